@@ -12,6 +12,7 @@
 
 pub mod array;
 mod error;
+pub mod log;
 pub mod map;
 pub mod sys;
 

@@ -31,7 +31,7 @@
 //! // Any offset: page alignment is handled inside.
 //! let f = MappedFile::options().mode(Mode::ReadOnly).offset(1).len(3).open(&path)?;
 //! assert_eq!(&f[..], b"ell");
-//! # Ok::<(), mapio::Error>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 mod options;

@@ -7,7 +7,8 @@ use std::time::Duration;
 use super::{Core, MappedFile, Mode, SharedMap, split_offset};
 use crate::error::{Error, LockKind, Result};
 use crate::sys::{
-    self, Advice, ExternalSync, File, LockRequest, Mapping, OpenError, OpenHow, Protection, Wait,
+    self, Advice, ExternalSync, File, LockRequest, Mapping, OpenError, OpenHow, Protection, View,
+    Wait,
 };
 
 /// How to open and map a file: the mode, the byte range, room to grow,
@@ -27,7 +28,7 @@ use crate::sys::{
 /// let before = f.as_slice().as_ptr();
 /// f.set_len(1 << 20)?;           // fallocate, same address
 /// assert_eq!(f.as_slice().as_ptr(), before);
-/// # Ok::<(), mapio::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Debug)]
 #[must_use]
@@ -172,7 +173,7 @@ impl OpenOptions {
             Mode::ReadOnly | Mode::CopyOnWrite => LockKind::Shared,
             Mode::ReadWrite | Mode::Create => LockKind::Exclusive,
         };
-        let (core, len) = self.open_core(path, kind)?;
+        let (core, len) = self.open_core(path, kind, View::Plain)?;
         let f = MappedFile {
             core,
             mode: self.mode,
@@ -193,7 +194,23 @@ impl OpenOptions {
                 "a shared map cannot be copy-on-write: use r, r+ or w+",
             ));
         }
-        let (core, len) = self.open_core(path, LockKind::Atomic)?;
+        let (core, len) = self.open_core(path, LockKind::Atomic, View::Atomic)?;
+        self.apply_hints(&core, len)?;
+        Ok(SharedMap::new(core, self.mode))
+    }
+
+    /// Like [`open_shared`](Self::open_shared), but holding the exclusive
+    /// lock: nobody else can attach until [`SharedMap::share`] steps down
+    /// to the sharing lock. For setting a shared file up (writing a
+    /// header, recovering, truncating) before others see it.
+    pub fn open_shared_exclusive(&self, path: impl AsRef<Path>) -> Result<SharedMap> {
+        let path = path.as_ref();
+        if !self.mode.writes_file() {
+            return Err(Error::invalid(
+                "an exclusive shared map needs mode r+ or w+",
+            ));
+        }
+        let (core, len) = self.open_core(path, LockKind::Exclusive, View::Atomic)?;
         self.apply_hints(&core, len)?;
         Ok(SharedMap::new(core, self.mode))
     }
@@ -212,9 +229,9 @@ impl OpenOptions {
         Ok(())
     }
 
-    fn open_core(&self, path: &Path, kind: LockKind) -> Result<(Core, usize)> {
+    fn open_core(&self, path: &Path, kind: LockKind, view: View) -> Result<(Core, usize)> {
         let mode = self.mode;
-        if self.reserve.is_some() && !mode.writes_file() && kind != LockKind::Atomic {
+        if self.reserve.is_some() && !mode.writes_file() && view != View::Atomic {
             return Err(Error::invalid(format!(
                 "reserve() needs a mode that writes the file (r+ or w+), not {mode}"
             )));
@@ -278,8 +295,11 @@ impl OpenOptions {
         if mode.writes_file() {
             // Allocate the whole range, not only what lies past the end: a
             // file written sparse by someone else has holes, and a write
-            // into a hole on a full disk is a SIGBUS.
-            file.allocate(self.offset, len).map_err(|e| {
+            // into a hole on a full disk is a SIGBUS. A gap between the
+            // file's end and the offset is allocated too (zeros, as in
+            // NumPy's `w+` with an offset), never left as a hole.
+            let start = self.offset.min(size);
+            file.allocate(start, end - start).map_err(|e| {
                 if crate::error::is_no_space(&e) {
                     Error::NoSpace {
                         path: path.to_path_buf(),
@@ -322,7 +342,7 @@ impl OpenOptions {
             (Mode::CopyOnWrite, _) => Protection::CopyOnWrite,
             _ => Protection::ReadWrite,
         };
-        let map = Mapping::new(file, aligned, map_len, prot).map_err(|e| {
+        let map = Mapping::new(file, aligned, map_len, prot, view).map_err(|e| {
             if e.raw_os_error() == Some(libc::ENOMEM) {
                 Error::io(
                     path,

@@ -31,7 +31,7 @@ use crate::sys::{Allocation, AtomicInt, ReadOnlyAtomics};
 /// let b = MappedFile::options().mode(Mode::ReadWrite).open_shared(&path)?; // another process, say
 /// a.atomics::<AtomicU64>()?[3].fetch_add(5, Ordering::AcqRel);
 /// assert_eq!(b.atomics::<AtomicU64>()?[3].load(Ordering::Acquire), 5);
-/// # Ok::<(), mapio::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
 pub struct SharedMap {
@@ -185,19 +185,24 @@ impl SharedMap {
             .map_err(|e| self.core.io("posix_fadvise", e))
     }
 
-    /// Whether an earlier flush failed (see [`Error::Poisoned`]).
-    pub fn is_poisoned(&self) -> bool {
-        self.core.poisoned.get().is_some()
+    /// Steps down from the exclusive lock of
+    /// [`OpenOptions::open_shared_exclusive`](super::OpenOptions::open_shared_exclusive)
+    /// to the sharing lock, so that other sharers can attach.
+    pub fn share(&mut self) -> Result<()> {
+        if self.core.map.file().lock_kind() != Some(crate::LockKind::Exclusive) {
+            return Ok(());
+        }
+        let core = &mut self.core;
+        core.map
+            .downgrade_to_atomic()
+            .map_err(|e| Error::io(&core.path, "lock", e))
     }
 
-    /// Closes the map. With `truncate_to`, truncates the file to end that
-    /// many bytes after the offset (a writer giving back preallocated
-    /// space), but only if no other process has the file open: a sharer
-    /// still attached could be reading there. Returns whether it truncated.
-    pub fn close(mut self, truncate_to: Option<u64>) -> Result<bool> {
-        let Some(len) = truncate_to else {
-            return Ok(false);
-        };
+    /// Truncates the file to end `len` bytes after the offset, taking the
+    /// bytes past it out of the map first. Only while this handle is the
+    /// sole user (the exclusive lock, or no other sharer attached);
+    /// returns whether it truncated.
+    pub fn truncate(&mut self, len: u64) -> Result<bool> {
         if !self.mode.writes_file() {
             return Err(Error::invalid("cannot truncate a map opened read-only"));
         }
@@ -209,5 +214,40 @@ impl SharedMap {
         core.map
             .shrink(end)
             .map_err(|e| Error::io(&core.path, "ftruncate", e))
+    }
+
+    /// Takes role `role` among the sharers (at most one holder, e.g. "the
+    /// writer"); `Ok(false)` if another handle holds it. Released on close.
+    pub fn claim_role(&self, role: u8) -> Result<bool> {
+        self.core
+            .map
+            .file()
+            .lock_role(role)
+            .map_err(|e| self.core.io("lock", e))
+    }
+
+    /// Whether another handle, in any process, holds role `role`.
+    pub fn role_held_elsewhere(&self, role: u8) -> Result<bool> {
+        self.core
+            .map
+            .file()
+            .role_held_elsewhere(role)
+            .map_err(|e| self.core.io("lock", e))
+    }
+
+    /// Whether an earlier flush failed (see [`Error::Poisoned`]).
+    pub fn is_poisoned(&self) -> bool {
+        self.core.poisoned.get().is_some()
+    }
+
+    /// Closes the map. With `truncate_to`, truncates the file to end that
+    /// many bytes after the offset (a writer giving back preallocated
+    /// space), but only if no other process has the file open: a sharer
+    /// still attached could be reading there. Returns whether it truncated.
+    pub fn close(mut self, truncate_to: Option<u64>) -> Result<bool> {
+        match truncate_to {
+            Some(len) => self.truncate(len),
+            None => Ok(false),
+        }
     }
 }

@@ -146,6 +146,10 @@ pub enum Allocation {
 // also keeps a process from aliasing `&mut [u8]` through two handles.
 const READERS_BYTE: i64 = i64::MAX - 2;
 const SHARERS_BYTE: i64 = i64::MAX - 1;
+/// Role bytes count down from here: role `r` is byte `ROLE_BASE - r`. A
+/// role (say, "the log's writer") is held by at most one open file
+/// description, and others can test whether it is held.
+const ROLE_BASE: i64 = i64::MAX - 3;
 
 /// An open file descriptor with the lock mapio holds on it.
 ///
@@ -345,6 +349,19 @@ impl File {
         retry_eintr(|| rustix::fs::flock(fd, FlockOperation::LockShared))?;
         self.lock = Some(LockKind::Atomic);
         Ok(())
+    }
+
+    /// Takes role `role` (an OFD write lock on its byte); `Ok(false)` if
+    /// another open file description holds it. Released when the file is
+    /// closed.
+    pub fn lock_role(&self, role: u8) -> io::Result<bool> {
+        ofd_lock(self.fd.as_fd(), ROLE_BASE - role as i64, libc::F_WRLCK)
+    }
+
+    /// Whether another open file description (in any process) holds role
+    /// `role`.
+    pub fn role_held_elsewhere(&self, role: u8) -> io::Result<bool> {
+        ofd_conflicts(self.fd.as_fd(), ROLE_BASE - role as i64)
     }
 
     /// The file's size in bytes (`fstat(2)`).
@@ -668,6 +685,24 @@ mod tests {
             open(&p, LockKind::Shared),
             Err(OpenError::Locked(_))
         ));
+    }
+
+    #[test]
+    fn roles_are_exclusive_and_visible() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        let a = open(&p, LockKind::Atomic).unwrap();
+        let b = open(&p, LockKind::Atomic).unwrap();
+        assert!(!b.role_held_elsewhere(0).unwrap());
+        assert!(a.lock_role(0).unwrap());
+        assert!(a.lock_role(0).unwrap(), "taking a role twice is idempotent");
+        assert!(!b.lock_role(0).unwrap());
+        assert!(b.role_held_elsewhere(0).unwrap());
+        assert!(!a.role_held_elsewhere(0).unwrap());
+        assert!(b.lock_role(1).unwrap(), "roles are independent");
+        drop(a);
+        assert!(!b.role_held_elsewhere(0).unwrap());
+        assert!(b.lock_role(0).unwrap());
     }
 
     #[test]

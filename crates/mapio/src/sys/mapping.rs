@@ -51,6 +51,17 @@ pub enum Protection {
     CopyOnWrite,
 }
 
+/// How a [`Mapping`]'s bytes are viewed, fixed at creation: plain
+/// references, or atomics only. A mapping never offers both, so a
+/// `&[u8]` can never coexist with a store through an atomic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum View {
+    /// `&[u8]` / `&mut [u8]`, where the lock rules out concurrent writers.
+    Plain,
+    /// `&[AtomicU64]` and friends, for memory other processes write too.
+    Atomic,
+}
+
 /// Access-pattern hints for `madvise(2)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -138,6 +149,7 @@ pub struct Mapping {
     reserved: usize,
     file_offset: u64,
     prot: Protection,
+    view: View,
     accessible: AtomicUsize,
 }
 
@@ -160,6 +172,7 @@ impl Mapping {
         file_offset: u64,
         reserve: usize,
         prot: Protection,
+        view: View,
     ) -> io::Result<Mapping> {
         let page = super::page_size();
         if file_offset % page as u64 != 0 {
@@ -183,6 +196,7 @@ impl Mapping {
                 reserved: 0,
                 file_offset,
                 prot,
+                view,
                 accessible: AtomicUsize::new(0),
             });
         }
@@ -214,6 +228,7 @@ impl Mapping {
             reserved,
             file_offset,
             prot,
+            view,
             accessible: AtomicUsize::new(accessible),
         })
     }
@@ -249,10 +264,13 @@ impl Mapping {
     }
 
     fn plain_allowed(&self) -> bool {
+        if self.view != View::Plain {
+            return false;
+        }
         match self.file.lock_kind() {
             None => true, // ExternalSync: the caller promised.
             Some(LockKind::Shared) | Some(LockKind::Exclusive) => true,
-            Some(LockKind::Atomic) => self.prot == Protection::CopyOnWrite,
+            Some(LockKind::Atomic) => false,
         }
     }
 
@@ -273,6 +291,9 @@ impl Mapping {
     /// writable and this handle is the only writer (exclusive lock, or a
     /// private copy-on-write map).
     pub fn bytes_mut(&mut self) -> Option<&mut [u8]> {
+        if self.view != View::Plain {
+            return None;
+        }
         let allowed = match self.prot {
             Protection::ReadOnly => false,
             Protection::CopyOnWrite => true,
@@ -292,10 +313,23 @@ impl Mapping {
     }
 
     fn atomics_allowed(&self) -> bool {
-        match self.file.lock_kind() {
-            None | Some(LockKind::Atomic) => self.prot != Protection::CopyOnWrite,
-            _ => false,
+        // Under the exclusive lock nobody else maps the file, so atomics
+        // are fine too (a sharer sets up a file exclusively, then shares).
+        self.view == View::Atomic
+            && self.prot != Protection::CopyOnWrite
+            && !matches!(self.file.lock_kind(), Some(LockKind::Shared))
+    }
+
+    /// Steps the file's lock down from exclusive to atomic sharing (see
+    /// [`File::downgrade_to_atomic`]); only for atomic views.
+    pub fn downgrade_to_atomic(&mut self) -> io::Result<()> {
+        if self.view != View::Atomic {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a plain view cannot be shared",
+            ));
         }
+        self.file.downgrade_to_atomic()
     }
 
     /// The accessible bytes as atomics that this and other processes may
@@ -392,7 +426,7 @@ impl Mapping {
         }
         let page = super::page_size();
         let start = off - off % page;
-        // SAFETY (pointer arithmetic only): `start < end <= reserved`, so
+        // SAFETY: pointer arithmetic only: `start < end <= reserved`, so
         // the result stays inside the mapped region.
         let p = unsafe { self.ptr.as_ptr().add(start) };
         Some((p, end - start))
@@ -556,6 +590,7 @@ mod tests {
             0,
             1 << 30,
             Protection::ReadWrite,
+            View::Plain,
         )
         .unwrap();
         assert_eq!(m.accessible_len(), 0);
@@ -580,14 +615,26 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("f");
         std::fs::write(&p, vec![7u8; 8192]).unwrap();
-        let mut shared =
-            Mapping::new(file(&p, LockKind::Shared), 0, 8192, Protection::ReadOnly).unwrap();
+        let mut shared = Mapping::new(
+            file(&p, LockKind::Shared),
+            0,
+            8192,
+            Protection::ReadOnly,
+            View::Plain,
+        )
+        .unwrap();
         assert!(shared.bytes().is_some());
         assert!(shared.bytes_mut().is_none());
         assert!(shared.atomics_read_only::<AtomicU64>().is_none());
         drop(shared);
-        let mut a =
-            Mapping::new(file(&p, LockKind::Atomic), 0, 8192, Protection::ReadWrite).unwrap();
+        let mut a = Mapping::new(
+            file(&p, LockKind::Atomic),
+            0,
+            8192,
+            Protection::ReadWrite,
+            View::Atomic,
+        )
+        .unwrap();
         assert!(a.bytes().is_none());
         assert!(a.bytes_mut().is_none());
         let words = a.atomics::<AtomicU64>().unwrap();
@@ -600,8 +647,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("f");
         std::fs::write(&p, vec![1u8; 5000]).unwrap();
-        let mut m =
-            Mapping::new(file(&p, LockKind::Shared), 0, 5000, Protection::CopyOnWrite).unwrap();
+        let mut m = Mapping::new(
+            file(&p, LockKind::Shared),
+            0,
+            5000,
+            Protection::CopyOnWrite,
+            View::Plain,
+        )
+        .unwrap();
         m.bytes_mut().unwrap().fill(9);
         m.sync(0, 5000).unwrap();
         assert!(m.discard(0, 5000).is_err());
@@ -618,9 +671,17 @@ mod tests {
             0,
             1 << 24,
             Protection::ReadWrite,
+            View::Atomic,
         )
         .unwrap();
-        let r = Mapping::new(file(&p, LockKind::Atomic), 0, 1 << 24, Protection::ReadOnly).unwrap();
+        let r = Mapping::new(
+            file(&p, LockKind::Atomic),
+            0,
+            1 << 24,
+            Protection::ReadOnly,
+            View::Atomic,
+        )
+        .unwrap();
         w.grow(8192).unwrap();
         w.atomics::<AtomicU64>().unwrap()[1000].store(42, Ordering::Release);
         assert_eq!(r.atomics_read_only::<AtomicU64>().unwrap().len(), 0);
@@ -637,8 +698,14 @@ mod tests {
     fn zero_length_map() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("f");
-        let mut m =
-            Mapping::new(file(&p, LockKind::Exclusive), 0, 0, Protection::ReadWrite).unwrap();
+        let mut m = Mapping::new(
+            file(&p, LockKind::Exclusive),
+            0,
+            0,
+            Protection::ReadWrite,
+            View::Plain,
+        )
+        .unwrap();
         assert_eq!(m.bytes_mut().unwrap().len(), 0);
         m.sync(0, 10).unwrap();
         m.populate(0, 10, true).unwrap();
@@ -654,6 +721,7 @@ mod tests {
             0,
             1 << 20,
             Protection::ReadWrite,
+            View::Plain,
         )
         .unwrap();
         m.grow(1 << 20).unwrap();

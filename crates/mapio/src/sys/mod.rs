@@ -27,4 +27,4 @@ pub use file::{
     Allocation, ExternalSync, File, LockRequest, OpenError, OpenHow, Wait, page_size, path_exists,
     sync_parent_dir,
 };
-pub use mapping::{Advice, AtomicInt, Mapping, Protection, ReadOnlyAtomics};
+pub use mapping::{Advice, AtomicInt, Mapping, Protection, ReadOnlyAtomics, View};

@@ -1,0 +1,45 @@
+//! The continuous log: many threads append records at once through one
+//! atomic fetch-add into a mapped file, other processes read them live,
+//! and a crash at any instant loses nothing that was committed.
+//!
+//! The file format, the commit protocol and recovery are specified in
+//! `FORMAT.md` at the root of the repository.
+//!
+//! * [`Log`] — the writer (`Sync`: share it between threads).
+//! * [`LogReader`] — iterate, walk a key's history, follow live, verify.
+//! * [`verify`] and [`recover`] — what `mapio verify` and `mapio recover` do.
+
+pub(crate) mod core;
+pub mod format;
+mod reader;
+mod writer;
+
+pub use self::core::Meta;
+pub use format::{Field, Flags, Schema};
+pub use reader::{Damage, Follow, FollowOptions, LogReader, Record, Records, Recovery, ScanReport};
+pub use writer::{Chain, Entry, Log, LogOptions, OpenReport, Reservation};
+
+use std::path::Path;
+
+use crate::error::Result;
+
+/// Scans a log and reports its records, holes and damage, without
+/// changing it (it may be live).
+pub fn verify(path: impl AsRef<Path>) -> Result<ScanReport> {
+    Ok(LogReader::open(path)?.scan())
+}
+
+/// Makes a log that was not closed cleanly appendable again, losing no
+/// committed record: scans it, zeroes what follows the last good record,
+/// writes an end record, and truncates. Returns what the scan found.
+pub fn recover(path: impl AsRef<Path>, recovery: Recovery) -> Result<ScanReport> {
+    let opts = LogOptions::new()
+        .recovery(recovery)
+        .background_allocation(false);
+    let (log, report) = Log::open_with_report(path, &opts)?;
+    log.close()?;
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,738 @@
+//! [`LogReader`]: iterate, follow live, walk histories, verify.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use super::core::{self, Found, Memory, Meta, Slot};
+use super::format::{self, Field, Flags, HEADER_LEN, Header, Kind, Schema};
+use super::writer::WRITER_ROLE;
+use crate::array::Scalar;
+use crate::error::{Error, Result};
+use crate::map::{MappedFile, Mode, SharedMap};
+use crate::sys::ReadOnlyAtomics;
+
+impl Memory for ReadOnlyAtomics<'_, AtomicU64> {
+    #[inline]
+    fn load(&self, i: usize, order: Ordering) -> u64 {
+        ReadOnlyAtomics::<AtomicU64>::load(self, i, order).unwrap_or(0)
+    }
+    /// Readers never store.
+    fn store(&self, _i: usize, _value: u64, _order: Ordering) {}
+    /// Readers never reserve.
+    fn fetch_add(&self, i: usize, _value: u64, order: Ordering) -> u64 {
+        Memory::load(self, i, order)
+    }
+}
+
+/// What to do with damage found when reopening a log for writing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Recovery {
+    /// Step over damaged ranges and holes, keeping every good record after
+    /// them (the default).
+    #[default]
+    SkipDamage,
+    /// Keep only the records before the first damage or hole; everything
+    /// after is dropped when the log is reopened for writing.
+    StopAtDamage,
+}
+
+/// A range of the log that holds no good record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Damage {
+    /// First byte.
+    pub from: u64,
+    /// One past the last byte.
+    pub to: u64,
+    /// What is wrong: `"hole"` for zeros a crashed writer reserved and
+    /// never wrote, else the first problem found.
+    pub why: String,
+}
+
+/// What a scan of a whole log found (`mapio verify`, `mapio info`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ScanReport {
+    /// Good data records.
+    pub records: u64,
+    /// Padding records (reservations given back).
+    pub padding: u64,
+    /// End records (one per clean close).
+    pub ends: u64,
+    /// Payload bytes of the data records.
+    pub payload_bytes: u64,
+    /// Offset just past the last good record: where appending continues.
+    pub end_offset: u64,
+    /// Holes: zeros reserved by a writer that never wrote them.
+    pub holes: Vec<Damage>,
+    /// Damaged ranges: bytes that are neither records nor zeros.
+    pub damaged: Vec<Damage>,
+    /// The last record is an end record: the log was closed cleanly.
+    pub clean: bool,
+    /// A writer is attached right now.
+    pub live: bool,
+    /// Distinct keys.
+    pub keys: u64,
+    /// Smallest and largest time.
+    pub time_range: Option<(f64, f64)>,
+    /// The file's size.
+    pub file_size: u64,
+}
+
+impl ScanReport {
+    /// Whether the scan found no damage (holes excluded).
+    pub fn is_intact(&self) -> bool {
+        self.damaged.is_empty()
+    }
+}
+
+/// One step of a scan.
+#[derive(Debug)]
+pub(crate) enum Step {
+    Record(u64, Found),
+    Other(u64, Kind, u64),
+    Gap(Damage),
+    /// Live log: the record here is not committed yet.
+    Pending,
+    /// Nothing more below the limit.
+    Eof,
+}
+
+/// Reads what lies at `pos`. `live`: a writer may still commit records at
+/// `pos`, so a zero word there is "pending", not a hole.
+pub(crate) fn step<M: Memory + ?Sized>(
+    mem: &M,
+    pos: u64,
+    limit: u64,
+    live: bool,
+    buf: &mut Vec<u8>,
+) -> Step {
+    if pos + format::FIXED_LEN > limit {
+        return Step::Eof;
+    }
+    match core::read_slot(mem, pos, limit, buf) {
+        Slot::Record(f) => match f.word0.kind {
+            Kind::Data => Step::Record(pos, f),
+            k => Step::Other(pos, k, f.word0.len as u64),
+        },
+        Slot::Empty if live => Step::Pending,
+        Slot::Invalid(_) if live && is_past_limit(mem, pos, limit) => Step::Pending,
+        slot => {
+            let why = match slot {
+                Slot::Invalid(why) => why,
+                _ => "hole",
+            };
+            let mut scratch = Vec::new();
+            match core::resync(mem, pos, limit, &mut scratch) {
+                Some(q) => {
+                    let why = if core::all_zero(mem, pos, q) {
+                        "hole"
+                    } else {
+                        why
+                    };
+                    Step::Gap(Damage {
+                        from: pos,
+                        to: q,
+                        why: why.to_string(),
+                    })
+                }
+                None if core::all_zero(mem, pos, limit) => Step::Eof,
+                None => Step::Gap(Damage {
+                    from: pos,
+                    to: limit,
+                    why: why.to_string(),
+                }),
+            }
+        }
+    }
+}
+
+/// A committed record whose length reaches past `limit` (a stale limit).
+fn is_past_limit<M: Memory + ?Sized>(mem: &M, pos: u64, limit: u64) -> bool {
+    let w = mem.load((pos / 8) as usize, Ordering::Acquire);
+    format::Word0::unpack(w).is_some_and(|w0| pos + w0.len as u64 > limit)
+}
+
+/// Scans a whole log in memory (the writer's recovery and `verify`),
+/// calling `each` for every good data record.
+pub(crate) fn scan_memory<M: Memory + ?Sized>(
+    mem: &M,
+    _path: &Path,
+    limit: u64,
+    live: bool,
+    policy: Recovery,
+    mut each: impl FnMut(u64, &Meta),
+) -> ScanReport {
+    let mut r = ScanReport {
+        end_offset: HEADER_LEN,
+        file_size: limit,
+        live,
+        ..ScanReport::default()
+    };
+    let mut buf = Vec::new();
+    let mut pos = HEADER_LEN;
+    let mut last_kind = None;
+    loop {
+        match step(mem, pos, limit, live, &mut buf) {
+            Step::Record(off, f) => {
+                r.records += 1;
+                r.payload_bytes += f.payload_len as u64;
+                if let Some(t) = f.meta.time {
+                    r.time_range = Some(match r.time_range {
+                        None => (t, t),
+                        Some((a, b)) => (a.min(t), b.max(t)),
+                    });
+                }
+                each(off, &f.meta);
+                pos = off + f.word0.len as u64;
+                r.end_offset = pos;
+                last_kind = Some(Kind::Data);
+            }
+            Step::Other(off, kind, len) => {
+                match kind {
+                    Kind::End => r.ends += 1,
+                    _ => r.padding += 1,
+                }
+                pos = off + len;
+                r.end_offset = pos;
+                if kind != Kind::Padding {
+                    last_kind = Some(kind);
+                }
+            }
+            Step::Gap(d) => {
+                let to = d.to;
+                if d.why == "hole" {
+                    r.holes.push(d);
+                } else {
+                    r.damaged.push(d);
+                }
+                if policy == Recovery::StopAtDamage {
+                    break;
+                }
+                pos = to;
+            }
+            Step::Pending | Step::Eof => break,
+        }
+    }
+    r.clean = last_kind == Some(Kind::End)
+        && r.damaged.is_empty()
+        && r.holes.iter().all(|h| h.to <= r.end_offset);
+    r
+}
+
+/// A record read from a log.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Record {
+    /// Offset in the file.
+    pub offset: u64,
+    /// Length of the whole record in the file (header, payload, padding).
+    pub len: u64,
+    /// The object it belongs to.
+    pub key: Option<u64>,
+    /// Offset of the previous record of the key (0: none).
+    pub prev: Option<u64>,
+    /// Time or step.
+    pub time: Option<f64>,
+    /// Flags.
+    pub flags: Flags,
+    /// The payload.
+    pub payload: Vec<u8>,
+}
+
+impl Record {
+    fn from_found(offset: u64, f: &Found, payload: Vec<u8>) -> Record {
+        Record {
+            offset,
+            len: f.word0.len as u64,
+            key: f.meta.key,
+            prev: f.meta.prev,
+            time: f.meta.time,
+            flags: f.meta.flags,
+            payload,
+        }
+    }
+
+    /// Offset of the record after this one.
+    pub fn next_offset(&self) -> u64 {
+        self.offset + self.len
+    }
+
+    /// The values of a schema field, or `None` if the payload is too short
+    /// for it.
+    pub fn field(&self, field: &Field) -> Option<Vec<Scalar>> {
+        let item = field.dtype.itemsize();
+        let start = field.offset as usize;
+        let bytes = self.payload.get(start..start + field.len())?;
+        Some(
+            bytes
+                .chunks_exact(item)
+                .map(|c| field.dtype.decode(c))
+                .collect(),
+        )
+    }
+
+    /// The previous record of the key, if the chain names one.
+    pub fn prev_offset(&self) -> Option<u64> {
+        self.prev.filter(|&p| p != 0)
+    }
+}
+
+/// How [`LogReader::follow`] waits for new records.
+#[derive(Clone, Copy, Debug)]
+#[must_use]
+pub struct FollowOptions {
+    spin: Duration,
+    max_sleep: Duration,
+    from_end: bool,
+    stop_at_end: bool,
+    idle_timeout: Option<Duration>,
+}
+
+impl Default for FollowOptions {
+    fn default() -> Self {
+        FollowOptions {
+            spin: Duration::from_micros(50),
+            max_sleep: Duration::from_millis(2),
+            from_end: false,
+            stop_at_end: true,
+            idle_timeout: None,
+        }
+    }
+}
+
+impl FollowOptions {
+    /// Spin 50 µs, then sleep up to 2 ms between polls; start at the
+    /// beginning; stop when the writer closes the log.
+    pub fn new() -> FollowOptions {
+        FollowOptions::default()
+    }
+
+    /// Busy-poll this long before sleeping (lower latency, more CPU).
+    pub fn spin(mut self, d: Duration) -> Self {
+        self.spin = d;
+        self
+    }
+
+    /// The longest sleep between polls.
+    pub fn max_sleep(mut self, d: Duration) -> Self {
+        self.max_sleep = d;
+        self
+    }
+
+    /// Start after the records that exist now (`tail -f` without `-n`).
+    pub fn from_end(mut self, yes: bool) -> Self {
+        self.from_end = yes;
+        self
+    }
+
+    /// Stop at the end record of a clean close, or when the writer is gone
+    /// and nothing more can come (default); otherwise keep waiting.
+    pub fn stop_at_end(mut self, yes: bool) -> Self {
+        self.stop_at_end = yes;
+        self
+    }
+
+    /// Stop after this long without a new record.
+    pub fn idle_timeout(mut self, d: Option<Duration>) -> Self {
+        self.idle_timeout = d;
+        self
+    }
+}
+
+/// A reader of a log, possibly while another process writes it. Opening
+/// takes the atomic-sharing lock, read-only: it never changes the file, so
+/// read-only files and directories work.
+///
+/// ```
+/// use mapio::log::{Entry, Log, LogReader};
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("run.log");
+/// let log = Log::create(&path)?;
+/// let first = log.append(&Entry::new().key(7).time(0.0), b"a")?;
+/// log.append(&Entry::new().key(8).time(0.0), b"b")?;
+/// log.append(&Entry::new().key(7).time(1.0), b"c")?;
+/// let reader = LogReader::open(&path)?;     // while the writer is live
+/// let history = reader.history(7)?;
+/// assert_eq!(history.len(), 2);
+/// assert_eq!(history[0].offset, first);
+/// assert_eq!(history[1].payload, b"c");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct LogReader {
+    map: SharedMap,
+    header: Header,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for LogReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogReader")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl LogReader {
+    /// Opens a log for reading.
+    pub fn open(path: impl AsRef<Path>) -> Result<LogReader> {
+        let path = path.as_ref();
+        let size = std::fs::metadata(path)
+            .map_err(|e| Error::io(path, "stat", e))?
+            .len();
+        if size < HEADER_LEN {
+            // Say what it is rather than failing to map a short file.
+            let head = std::fs::read(path).map_err(|e| Error::io(path, "read", e))?;
+            return Err(match Header::decode(&head) {
+                Err(e) => Error::corrupt(path, 0, e.to_string()),
+                Ok(_) => Error::corrupt(path, 0, "truncated log header"),
+            });
+        }
+        let map = MappedFile::options()
+            .mode(Mode::ReadOnly)
+            .reserve(1 << 40)
+            .open_shared(path)?;
+        let page = {
+            let words = map.atomics_read_only::<AtomicU64>()?;
+            let mut page = Vec::with_capacity(HEADER_LEN as usize);
+            for i in 0..(HEADER_LEN / 8) as usize {
+                page.extend_from_slice(&Memory::load(&words, i, Ordering::Relaxed).to_le_bytes());
+            }
+            page
+        };
+        let header = Header::decode(&page).map_err(|e| match e {
+            format::HeaderError::UnknownVersion(_) => Error::format(path, e.to_string()),
+            _ => Error::corrupt(path, 0, e.to_string()),
+        })?;
+        Ok(LogReader {
+            map,
+            header,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The log's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The immutable header (version, creation time, schema).
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// The payload schema.
+    pub fn schema(&self) -> &Schema {
+        &self.header.schema
+    }
+
+    fn words(&self) -> ReadOnlyAtomics<'_, AtomicU64> {
+        // Cannot fail: the map was opened shared and is page aligned.
+        self.map
+            .atomics_read_only::<AtomicU64>()
+            .unwrap_or_else(|_| unreachable!("a shared map always has an atomic view"))
+    }
+
+    fn header_word(&self, off: usize) -> u64 {
+        Memory::load(&self.words(), off / 8, Ordering::Acquire)
+    }
+
+    /// Whether a writer has the log open right now.
+    pub fn writer_active(&self) -> bool {
+        self.map.role_held_elsewhere(WRITER_ROLE).unwrap_or(false)
+    }
+
+    /// The reservation counter (offset of the next free byte), as the
+    /// writer last left it.
+    pub fn tail(&self) -> u64 {
+        self.header_word(format::OFF_TAIL)
+    }
+
+    /// The offset the last `sync` reported durable.
+    pub fn synced(&self) -> u64 {
+        self.header_word(format::OFF_SYNCED)
+    }
+
+    /// Whether the header says the log was closed cleanly.
+    pub fn closed_cleanly(&self) -> bool {
+        self.header_word(format::OFF_STATE) == format::STATE_CLOSED
+    }
+
+    /// How many times the log was opened for writing.
+    pub fn sessions(&self) -> u64 {
+        self.header_word(format::OFF_SESSIONS)
+    }
+
+    /// Bytes of the file mapped now (re-reading its size).
+    fn refresh(&self) -> u64 {
+        self.map.refresh().unwrap_or_else(|_| self.map.len()) as u64
+    }
+
+    /// The bound below which records may be read: the tail for a live
+    /// log, the end of the file otherwise.
+    fn limit(&self, live: bool) -> u64 {
+        let mut mapped = self.map.len() as u64;
+        if live {
+            let tail = self.tail();
+            if tail > mapped {
+                // The writer grew the file past what we map: one fstat.
+                mapped = self.refresh();
+            }
+            tail.min(mapped).max(HEADER_LEN)
+        } else {
+            mapped
+        }
+    }
+
+    /// The record at `offset`.
+    pub fn read_at(&self, offset: u64) -> Result<Record> {
+        let limit = self.refresh();
+        let mut buf = Vec::new();
+        match core::read_slot(&self.words(), offset, limit, &mut buf) {
+            Slot::Record(f) if f.word0.kind == Kind::Data => {
+                Ok(Record::from_found(offset, &f, buf))
+            }
+            Slot::Record(_) => Err(Error::corrupt(&self.path, offset, "not a data record")),
+            Slot::Empty => Err(Error::corrupt(
+                &self.path,
+                offset,
+                "no record committed here",
+            )),
+            Slot::Invalid(why) => Err(Error::corrupt(&self.path, offset, why)),
+        }
+    }
+
+    /// Every committed data record, in file order. On a live log it ends
+    /// at the first record still being written; otherwise it steps over
+    /// holes and damage (see [`scan`](Self::scan) for where they are).
+    pub fn records(&self) -> Records<'_> {
+        let live = self.writer_active();
+        self.refresh();
+        Records {
+            reader: self,
+            pos: HEADER_LEN,
+            live,
+            limit: self.limit(live),
+            buf: Vec::new(),
+        }
+    }
+
+    /// Records from `offset` on (a record boundary, such as a
+    /// [`Record::next_offset`]).
+    pub fn records_from(&self, offset: u64) -> Records<'_> {
+        let mut r = self.records();
+        r.pos = offset.max(HEADER_LEN);
+        r
+    }
+
+    /// Scans the whole log and reports records, holes and damage.
+    pub fn scan(&self) -> ScanReport {
+        let live = self.writer_active();
+        let limit = {
+            self.refresh();
+            self.limit(live)
+        };
+        let mut keys = HashSet::new();
+        let mut r = scan_memory(
+            &self.words(),
+            &self.path,
+            limit,
+            live,
+            Recovery::SkipDamage,
+            |_, m| {
+                if let Some(k) = m.key {
+                    keys.insert(k);
+                }
+            },
+        );
+        r.keys = keys.len() as u64;
+        r.file_size = std::fs::metadata(&self.path)
+            .map(|m| m.len())
+            .unwrap_or(r.file_size);
+        r
+    }
+
+    /// All records of `key` in file order, found by walking the history
+    /// chain back from the key's last record (one scan to find it).
+    pub fn history(&self, key: u64) -> Result<Vec<Record>> {
+        let last = self
+            .records()
+            .filter(|r| r.key == Some(key))
+            .last()
+            .map(|r| r.offset);
+        match last {
+            Some(off) => self.history_back_from(off),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// The history chain ending at the record at `offset`, oldest first.
+    /// Stops with an error at a broken link (a `prev` that is not an
+    /// earlier record of the same key).
+    pub fn history_back_from(&self, offset: u64) -> Result<Vec<Record>> {
+        let mut out = Vec::new();
+        let mut rec = self.read_at(offset)?;
+        let key = rec.key;
+        loop {
+            let prev = rec.prev_offset();
+            out.push(rec);
+            let Some(p) = prev else { break };
+            let next = self.read_at(p)?;
+            if next.key != key || out.len() > (self.map.len() / 16) {
+                return Err(Error::corrupt(&self.path, p, "broken history chain"));
+            }
+            rec = next;
+        }
+        out.reverse();
+        Ok(out)
+    }
+
+    /// Follows the log as it grows (`tail -f`): yields each record as soon
+    /// as its writer commits it, in file order.
+    pub fn follow(&self, options: FollowOptions) -> Follow<'_> {
+        let start = if options.from_end {
+            self.refresh();
+            let live = self.writer_active();
+            let mut r = self.records();
+            let mut end = HEADER_LEN;
+            for rec in r.by_ref() {
+                end = rec.next_offset();
+            }
+            end.max(r.pos).min(self.limit(live).max(HEADER_LEN))
+        } else {
+            HEADER_LEN
+        };
+        Follow {
+            reader: self,
+            pos: start,
+            options,
+            buf: Vec::new(),
+            live: self.writer_active(),
+            last_check: Instant::now(),
+            ended: false,
+        }
+    }
+}
+
+/// Iterator of [`LogReader::records`].
+pub struct Records<'a> {
+    reader: &'a LogReader,
+    pos: u64,
+    live: bool,
+    limit: u64,
+    buf: Vec<u8>,
+}
+
+impl Records<'_> {
+    /// Offset where the next record would start.
+    pub fn position(&self) -> u64 {
+        self.pos
+    }
+}
+
+impl Iterator for Records<'_> {
+    type Item = Record;
+
+    fn next(&mut self) -> Option<Record> {
+        let words = self.reader.words();
+        loop {
+            match step(&words, self.pos, self.limit, self.live, &mut self.buf) {
+                Step::Record(off, f) => {
+                    self.pos = off + f.word0.len as u64;
+                    return Some(Record::from_found(off, &f, std::mem::take(&mut self.buf)));
+                }
+                Step::Other(off, _, len) => self.pos = off + len,
+                Step::Gap(d) => self.pos = d.to,
+                Step::Pending | Step::Eof => return None,
+            }
+        }
+    }
+}
+
+/// Iterator of [`LogReader::follow`]: blocks until the next record.
+pub struct Follow<'a> {
+    reader: &'a LogReader,
+    pos: u64,
+    options: FollowOptions,
+    buf: Vec<u8>,
+    live: bool,
+    last_check: Instant,
+    ended: bool,
+}
+
+impl Follow<'_> {
+    /// Offset where the next record will start.
+    pub fn position(&self) -> u64 {
+        self.pos
+    }
+}
+
+impl Iterator for Follow<'_> {
+    type Item = Record;
+
+    fn next(&mut self) -> Option<Record> {
+        if self.ended {
+            return None;
+        }
+        let mut waited = Instant::now();
+        let mut pause = Duration::from_micros(20);
+        loop {
+            let limit = self.reader.limit(self.live);
+            let s = step(
+                &self.reader.words(),
+                self.pos,
+                limit,
+                self.live,
+                &mut self.buf,
+            );
+            match s {
+                Step::Record(off, f) => {
+                    self.pos = off + f.word0.len as u64;
+                    return Some(Record::from_found(off, &f, std::mem::take(&mut self.buf)));
+                }
+                Step::Other(off, kind, len) => {
+                    self.pos = off + len;
+                    if kind == Kind::End && self.options.stop_at_end && !self.reader.writer_active()
+                    {
+                        self.ended = true;
+                        return None;
+                    }
+                    waited = Instant::now();
+                    continue;
+                }
+                Step::Gap(d) => {
+                    self.pos = d.to;
+                    continue;
+                }
+                Step::Pending | Step::Eof => {}
+            }
+            // Nothing new: is the writer still there?
+            if self.last_check.elapsed() > Duration::from_millis(20) || !self.live {
+                self.last_check = Instant::now();
+                let live = self.reader.writer_active();
+                if self.live && !live {
+                    // The writer just left: read what it left behind once
+                    // more, stepping over holes now.
+                    self.live = false;
+                    self.reader.refresh();
+                    continue;
+                }
+                self.live = live;
+                if !live && self.options.stop_at_end {
+                    self.ended = true;
+                    return None;
+                }
+            }
+            if let Some(t) = self.options.idle_timeout {
+                if waited.elapsed() >= t {
+                    return None;
+                }
+            }
+            if waited.elapsed() < self.options.spin {
+                std::hint::spin_loop();
+            } else {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(self.options.max_sleep);
+            }
+        }
+    }
+}

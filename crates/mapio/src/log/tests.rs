@@ -1,0 +1,408 @@
+use super::*;
+use crate::array::DType;
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+fn tmp() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("run.log");
+    (dir, p)
+}
+
+fn small() -> LogOptions {
+    LogOptions::new().step(64 << 10).reserve(1 << 32)
+}
+
+/// Payload of record `seq` of thread `t`: identifies itself, varies in length.
+fn payload(t: u64, seq: u64) -> Vec<u8> {
+    let n = 8 + ((t * 7 + seq * 13) % 200) as usize;
+    let mut v = Vec::with_capacity(n);
+    v.extend_from_slice(&t.to_le_bytes());
+    v.extend_from_slice(&seq.to_le_bytes()[..n.min(16) - 8]);
+    while v.len() < n {
+        v.push((seq as u8).wrapping_add(v.len() as u8));
+    }
+    v
+}
+
+#[test]
+fn concurrent_appends_read_back_exactly_once_in_thread_order() {
+    let (_d, p) = tmp();
+    let log = small().create(&p).unwrap();
+    let threads = 4u64;
+    let per = 20_000u64;
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let log = &log;
+            s.spawn(move || {
+                for seq in 0..per {
+                    log.append(&Entry::new().key(t).time(seq as f64), &payload(t, seq))
+                        .unwrap();
+                }
+            });
+        }
+    });
+    let covered = log.sync().unwrap();
+    assert_eq!(covered, log.tail());
+    log.close().unwrap();
+    let r = LogReader::open(&p).unwrap();
+    let mut next = vec![0u64; threads as usize];
+    let mut n = 0;
+    for rec in r.records() {
+        let t = rec.key.unwrap();
+        let seq = next[t as usize];
+        assert_eq!(rec.time, Some(seq as f64));
+        assert_eq!(rec.payload, payload(t, seq), "thread {t} seq {seq}");
+        next[t as usize] += 1;
+        n += 1;
+    }
+    assert_eq!(n, threads * per);
+    assert!(next.iter().all(|&x| x == per));
+    let report = r.scan();
+    assert!(report.clean, "{report:?}");
+    assert_eq!(report.records, threads * per);
+    assert_eq!(report.keys, threads);
+    assert_eq!(report.time_range, Some((0.0, (per - 1) as f64)));
+    // Closed and truncated right after the end record.
+    assert_eq!(std::fs::metadata(&p).unwrap().len(), report.end_offset);
+}
+
+#[test]
+fn history_chains_follow_each_key() {
+    let (_d, p) = tmp();
+    let log = small().dense_keys(10).create(&p).unwrap();
+    let mut want: HashMap<u64, Vec<u64>> = HashMap::new();
+    for i in 0..1000u64 {
+        let key = (i * 7919) % 13; // some dense, some sparse keys
+        let off = log
+            .append(&Entry::new().key(key).time(i as f64), &i.to_le_bytes())
+            .unwrap();
+        want.entry(key).or_default().push(off);
+    }
+    // Explicit and absent chains.
+    let solo = log
+        .append(&Entry::new().key(99).chain(Chain::None), b"x")
+        .unwrap();
+    let r = LogReader::open(&p).unwrap();
+    for (key, offs) in &want {
+        let h = r.history(*key).unwrap();
+        let got: Vec<u64> = h.iter().map(|r| r.offset).collect();
+        assert_eq!(&got, offs, "key {key}");
+        assert_eq!(h[0].prev, Some(0));
+    }
+    assert_eq!(r.read_at(solo).unwrap().prev, None);
+    assert!(r.history(12345).unwrap().is_empty());
+    drop(r);
+    log.close().unwrap();
+}
+
+#[test]
+fn reservations_commit_in_place_or_become_padding() {
+    let (_d, p) = tmp();
+    let log = small().create(&p).unwrap();
+    let mut r = log.reserve(&Entry::new().key(1).time(2.0), 20).unwrap();
+    r.put(0, b"hello").unwrap();
+    r.put_pod(8, &1.5f64).unwrap();
+    r.put(16, &[1, 2, 3, 4]).unwrap();
+    assert!(r.put(18, &[0; 3]).is_err(), "past the payload");
+    let a = r.commit().unwrap();
+    let dropped = log.reserve(&Entry::new().key(1), 100).unwrap();
+    let dropped_off = dropped.offset();
+    drop(dropped);
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut r = log.reserve(&Entry::new().key(1), 64).unwrap();
+        r.put(0, b"half").unwrap();
+        panic!("writer dies mid-record");
+    }));
+    assert!(panicked.is_err());
+    let b = log.append(&Entry::new().key(1), b"after").unwrap();
+    let reader = LogReader::open(&p).unwrap();
+    let recs: Vec<Record> = reader.records().collect();
+    assert_eq!(recs.len(), 2);
+    assert_eq!(recs[0].offset, a);
+    assert_eq!(&recs[0].payload[..5], b"hello");
+    assert_eq!(recs[0].payload[8..16], 1.5f64.to_le_bytes());
+    assert_eq!(recs[1].offset, b);
+    // The chain skips the padding: reservations chain only on commit.
+    assert_eq!(recs[1].prev, Some(a));
+    assert!(reader.read_at(dropped_off).is_err());
+    let report = reader.scan();
+    assert_eq!(report.padding, 2);
+    assert!(report.damaged.is_empty());
+    drop(reader);
+    log.close().unwrap();
+}
+
+#[test]
+fn growth_across_many_steps_with_writers_running() {
+    let (_d, p) = tmp();
+    let log = LogOptions::new()
+        .step(4096)
+        .reserve(1 << 30)
+        .create(&p)
+        .unwrap();
+    let addr_before = log.allocated();
+    std::thread::scope(|s| {
+        for t in 0..3u64 {
+            let log = &log;
+            s.spawn(move || {
+                for seq in 0..3000 {
+                    log.append(&Entry::new().key(t), &payload(t, seq)).unwrap();
+                }
+            });
+        }
+    });
+    assert!(
+        log.allocated() > addr_before + 100 * 4096,
+        "grew in many steps"
+    );
+    log.close().unwrap();
+    assert_eq!(LogReader::open(&p).unwrap().records().count(), 9000);
+}
+
+#[test]
+fn crash_without_close_then_reopen_continues() {
+    let (_d, p) = tmp();
+    let log = small().create(&p).unwrap();
+    for i in 0..100u64 {
+        log.append(&Entry::new().key(i % 3), &i.to_le_bytes())
+            .unwrap();
+    }
+    // A reservation that was never committed: the hole of a crashed thread.
+    let hole = log.reserve(&Entry::new(), 40).unwrap();
+    std::mem::forget(hole);
+    let after = log.append(&Entry::new().key(1), b"after the hole").unwrap();
+    drop(log); // no close: like a crash, minus the kill
+    let r = LogReader::open(&p).unwrap();
+    assert!(!r.writer_active());
+    assert!(!r.closed_cleanly());
+    let report = r.scan();
+    assert_eq!(report.records, 101);
+    assert_eq!(report.holes.len(), 1, "{report:?}");
+    assert!(!report.clean);
+    assert_eq!(r.records().count(), 101);
+    drop(r);
+    let (log, found) = Log::open_with_report(&p, &small()).unwrap();
+    assert_eq!(found.records, 101);
+    let next = log.append(&Entry::new().key(1), b"new session").unwrap();
+    assert!(next > after);
+    log.close().unwrap();
+    let r = LogReader::open(&p).unwrap();
+    let h = r.history(1).unwrap();
+    assert_eq!(h.last().unwrap().payload, b"new session");
+    assert_eq!(
+        h[h.len() - 2].offset,
+        after,
+        "the chain continues across sessions"
+    );
+    assert_eq!(r.sessions(), 2);
+    assert!(r.closed_cleanly());
+    let report = r.scan();
+    assert_eq!(report.records, 102);
+    assert_eq!(report.ends, 1);
+}
+
+#[test]
+fn schema_round_trips_and_decodes_fields() {
+    let (_d, p) = tmp();
+    let schema = Schema::new()
+        .field("pos", DType::F64, 3)
+        .unwrap()
+        .field("mass", DType::F32, 1)
+        .unwrap();
+    let log = small().schema(schema.clone()).create(&p).unwrap();
+    let mut buf = Vec::new();
+    for x in [1.0f64, 2.0, 3.0] {
+        buf.extend_from_slice(&x.to_le_bytes());
+    }
+    buf.extend_from_slice(&0.5f32.to_le_bytes());
+    log.append(&Entry::new().key(5), &buf).unwrap();
+    log.close().unwrap();
+    let r = LogReader::open(&p).unwrap();
+    assert_eq!(r.schema(), &schema);
+    let rec = r.records().next().unwrap();
+    let pos = rec.field(schema.get("pos").unwrap()).unwrap();
+    assert_eq!(pos.len(), 3);
+    assert_eq!(pos[2].to_string(), "3.0");
+    assert_eq!(
+        rec.field(schema.get("mass").unwrap()).unwrap()[0].to_string(),
+        "0.5"
+    );
+}
+
+#[test]
+fn sync_failure_poisons_the_log() {
+    use crate::sys::fault::{self, Op};
+    let (_d, p) = tmp();
+    let log = small().background_allocation(false).create(&p).unwrap();
+    log.append(&Entry::new(), b"one").unwrap();
+    fault::inject(Op::Msync, libc::EIO, 0, 1);
+    assert!(log.sync().is_err());
+    assert!(matches!(log.sync(), Err(crate::Error::Poisoned { .. })));
+    assert!(matches!(
+        log.append(&Entry::new(), b"two"),
+        Err(crate::Error::Poisoned { .. })
+    ));
+    drop(log);
+    // What was committed before is there.
+    assert_eq!(LogReader::open(&p).unwrap().records().count(), 1);
+}
+
+#[test]
+fn full_disk_fails_appends_and_keeps_earlier_records() {
+    use crate::sys::fault::{self, Op};
+    let (_d, p) = tmp();
+    let log = LogOptions::new()
+        .step(4096)
+        .background_allocation(false)
+        .create(&p)
+        .unwrap();
+    let mut n = 0;
+    fault::inject(Op::Fallocate, libc::ENOSPC, 0, 100);
+    let err = loop {
+        match log.append(&Entry::new(), &[7u8; 100]) {
+            Ok(_) => n += 1,
+            Err(e) => break e,
+        }
+    };
+    fault::clear();
+    assert!(err.is_no_space(), "{err}");
+    assert!(n > 0);
+    assert!(log.append(&Entry::new(), b"x").is_err(), "stays failed");
+    drop(log);
+    assert_eq!(LogReader::open(&p).unwrap().records().count(), n);
+    let (log, report) = Log::open_with_report(&p, &LogOptions::new()).unwrap();
+    assert_eq!(report.records, n as u64);
+    log.append(&Entry::new(), b"room again").unwrap();
+    log.close().unwrap();
+}
+
+#[test]
+fn foreign_truncated_and_newer_files_are_refused() {
+    let (_d, p) = tmp();
+    std::fs::write(&p, b"hello, not a log").unwrap();
+    let e = LogReader::open(&p).unwrap_err();
+    assert!(e.to_string().contains("not a mapio log"), "{e}");
+    assert!(Log::open(&p).is_err());
+    let log = small().create(&p).unwrap();
+    log.close().unwrap();
+    let mut bytes = std::fs::read(&p).unwrap();
+    bytes[format::OFF_VERSION] = 9;
+    std::fs::write(&p, &bytes).unwrap();
+    let e = LogReader::open(&p).unwrap_err();
+    assert!(e.to_string().contains("newer"), "{e}");
+    std::fs::write(&p, &bytes[..1000]).unwrap();
+    assert!(LogReader::open(&p).is_err());
+}
+
+#[test]
+fn second_writer_is_refused_readers_are_not() {
+    let (_d, p) = tmp();
+    let log = small().create(&p).unwrap();
+    let r1 = LogReader::open(&p).unwrap();
+    let r2 = LogReader::open(&p).unwrap();
+    assert!(r1.writer_active());
+    assert!(matches!(Log::open(&p), Err(crate::Error::Locked { .. })));
+    // A plain open of the file is refused while it is shared.
+    assert!(crate::map::MappedFile::open(&p, crate::map::Mode::ReadOnly).is_err());
+    log.append(&Entry::new(), b"x").unwrap();
+    // Close with readers attached: end record, but no truncation.
+    let end = log.close().unwrap();
+    assert!(std::fs::metadata(&p).unwrap().len() > end);
+    assert!(!r1.writer_active());
+    assert_eq!(r2.records().count(), 1);
+    drop((r1, r2));
+    // The next writer truncates what the first could not.
+    let log = Log::open(&p).unwrap();
+    log.close().unwrap();
+    assert_eq!(std::fs::metadata(&p).unwrap().len(), end + 16);
+}
+
+#[test]
+fn follow_sees_records_as_they_commit() {
+    let (_d, p) = tmp();
+    let log = small().create(&p).unwrap();
+    let reader = LogReader::open(&p).unwrap();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for i in 0..5000u64 {
+                log.append(&Entry::new().key(i), &i.to_le_bytes()).unwrap();
+                if i % 1000 == 0 {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+            }
+        });
+        let mut expect = 0u64;
+        for rec in reader
+            .follow(FollowOptions::new().idle_timeout(Some(std::time::Duration::from_secs(10))))
+        {
+            assert_eq!(rec.key, Some(expect));
+            expect += 1;
+            if expect == 5000 {
+                break;
+            }
+        }
+        assert_eq!(expect, 5000);
+    });
+    // After close, follow ends at the end record.
+    log.close().unwrap();
+    let all: Vec<Record> = reader.follow(FollowOptions::new()).collect();
+    assert_eq!(all.len(), 5000);
+}
+
+#[test]
+fn bounded_resident_memory_releases_synced_pages() {
+    let (_d, p) = tmp();
+    let log = LogOptions::new()
+        .step(1 << 20)
+        .resident_window(Some(1 << 20))
+        .create(&p)
+        .unwrap();
+    let payload = vec![1u8; 4000];
+    for round in 0..8 {
+        for _ in 0..1000 {
+            log.append(&Entry::new().key(round), &payload).unwrap();
+        }
+        log.sync().unwrap();
+    }
+    // Records behind the window are still readable (faulted back in).
+    log.close().unwrap();
+    assert_eq!(LogReader::open(&p).unwrap().records().count(), 8000);
+}
+
+#[test]
+fn recover_and_verify() {
+    let (_d, p) = tmp();
+    let log = small().create(&p).unwrap();
+    for i in 0..50u64 {
+        log.append(&Entry::new().key(i), &[i as u8; 33]).unwrap();
+    }
+    log.sync().unwrap();
+    drop(log);
+    // Damage a record in the middle.
+    let r = LogReader::open(&p).unwrap();
+    let victim = r.records().nth(20).unwrap();
+    drop(r);
+    let mut bytes = std::fs::read(&p).unwrap();
+    bytes[victim.offset as usize + 30] ^= 0xFF;
+    std::fs::write(&p, &bytes).unwrap();
+    let report = verify(&p).unwrap();
+    assert_eq!(report.records, 49);
+    assert_eq!(report.damaged.len(), 1);
+    assert_eq!(report.damaged[0].from, victim.offset);
+    assert_eq!(report.damaged[0].to, victim.next_offset());
+    // StopAtDamage keeps the prefix only.
+    let dir2 = tempfile::tempdir().unwrap();
+    let q = dir2.path().join("copy.log");
+    std::fs::write(&q, &bytes).unwrap();
+    let found = recover(&q, Recovery::StopAtDamage).unwrap();
+    assert_eq!(found.records, 20);
+    assert_eq!(verify(&q).unwrap().records, 20);
+    // SkipDamage keeps everything good.
+    let found = recover(&p, Recovery::SkipDamage).unwrap();
+    assert_eq!(found.records, 49);
+    let after = verify(&p).unwrap();
+    assert!(after.clean, "{after:?}");
+    assert_eq!(after.records, 49);
+    assert!(after.padding >= 1, "the damaged record became padding");
+}

@@ -1,0 +1,877 @@
+//! [`Log`]: the writer of a continuous log.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use super::core::{self, Memory, Meta, Space, TAIL_WORD};
+use super::format::{self, Flags, HEADER_LEN, Header, Schema};
+use super::reader::{Recovery, ScanReport, scan_memory};
+use crate::error::{Error, Result};
+use crate::map::{MappedFile, Mode, SharedMap};
+
+/// The role byte the single writer holds (FORMAT.md section 2).
+pub(crate) const WRITER_ROLE: u8 = 0;
+
+const OFF_WORD_ALLOCATED: usize = format::OFF_ALLOCATED / 8;
+const OFF_WORD_SYNCED: usize = format::OFF_SYNCED / 8;
+const OFF_WORD_STATE: usize = format::OFF_STATE / 8;
+const OFF_WORD_SESSIONS: usize = format::OFF_SESSIONS / 8;
+
+/// How a record links to the previous record of its key.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Chain {
+    /// The writer fills in the offset of the key's previous record (0 for
+    /// the first), tracking it for the caller. The default when a key is
+    /// given.
+    #[default]
+    Auto,
+    /// This offset (the caller tracks chains itself).
+    To(u64),
+    /// No `prev` field.
+    None,
+}
+
+/// The metadata of one record: key, history chain, time, flags.
+///
+/// ```
+/// use mapio::log::{Entry, Flags};
+/// let e = Entry::new().key(42).time(1.5).flags(Flags::CREATE);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[must_use]
+pub struct Entry {
+    key: Option<u64>,
+    chain: Chain,
+    time: Option<f64>,
+    flags: Flags,
+}
+
+impl Entry {
+    /// No key, no time, no flags.
+    pub fn new() -> Entry {
+        Entry::default()
+    }
+
+    /// The object this record belongs to; chained to the key's previous
+    /// record automatically (see [`Chain`]).
+    pub fn key(mut self, key: u64) -> Entry {
+        self.key = Some(key);
+        self
+    }
+
+    /// How to link to the previous record of the key.
+    pub fn chain(mut self, chain: Chain) -> Entry {
+        self.chain = chain;
+        self
+    }
+
+    /// The simulation time (or step) of the record.
+    pub fn time(mut self, time: f64) -> Entry {
+        self.time = Some(time);
+        self
+    }
+
+    /// Flags ([`Flags::CREATE`], [`Flags::DELETE`], ...).
+    pub fn flags(mut self, flags: Flags) -> Entry {
+        self.flags = flags;
+        self
+    }
+
+    /// The record's metadata, with a placeholder `prev` for `Auto` (the
+    /// length is the same whatever its value).
+    fn meta(&self) -> Meta {
+        let prev = match (self.key, self.chain) {
+            (_, Chain::To(off)) => Some(off),
+            (Some(_), Chain::Auto) => Some(0),
+            _ => None,
+        };
+        Meta {
+            key: self.key,
+            prev,
+            time: self.time,
+            flags: self.flags,
+        }
+    }
+}
+
+/// How to create or open a log for writing.
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct LogOptions {
+    schema: Schema,
+    reserve: u64,
+    step: u64,
+    background: bool,
+    resident_window: Option<u64>,
+    dense_keys: usize,
+    recovery: Recovery,
+    file_mode: u32,
+    wait: Option<Duration>,
+    durable: bool,
+}
+
+impl Default for LogOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LogOptions {
+    /// No schema; 1 TiB of address space; 64 MiB allocation steps made by
+    /// a background thread; 1 GiB resident window.
+    pub fn new() -> LogOptions {
+        LogOptions {
+            schema: Schema::new(),
+            reserve: 1 << 40,
+            step: 64 << 20,
+            background: true,
+            resident_window: Some(1 << 30),
+            dense_keys: 0,
+            recovery: Recovery::SkipDamage,
+            file_mode: 0o640,
+            wait: None,
+            durable: false,
+        }
+    }
+
+    /// The payload schema stored in the header (for tools).
+    pub fn schema(mut self, schema: Schema) -> Self {
+        self.schema = schema;
+        self
+    }
+
+    /// Address space reserved: the largest size the log can reach.
+    pub fn reserve(mut self, bytes: u64) -> Self {
+        self.reserve = bytes;
+        self
+    }
+
+    /// Bytes allocated (`fallocate`) at a time ahead of the writers.
+    pub fn step(mut self, bytes: u64) -> Self {
+        self.step = bytes.max(4096);
+        self
+    }
+
+    /// Allocate ahead in a background thread (default), so that writers
+    /// never wait for `fallocate`; without it the writer that crosses the
+    /// allocated end allocates the next step.
+    pub fn background_allocation(mut self, yes: bool) -> Self {
+        self.background = yes;
+        self
+    }
+
+    /// Keep at most about this many bytes of already synced log mapped in
+    /// memory: after each `sync`, older pages are released
+    /// (`MADV_DONTNEED`, `POSIX_FADV_DONTNEED`), so a run that writes
+    /// 100 GiB keeps its memory bounded. `None`: never release.
+    pub fn resident_window(mut self, bytes: Option<u64>) -> Self {
+        self.resident_window = bytes;
+        self
+    }
+
+    /// Keys below `n` are tracked for [`Chain::Auto`] in a flat table
+    /// (fast, 8 bytes a key); others in a hash map.
+    pub fn dense_keys(mut self, n: usize) -> Self {
+        self.dense_keys = n;
+        self
+    }
+
+    /// What reopening does with damage it finds (default: step over it).
+    pub fn recovery(mut self, recovery: Recovery) -> Self {
+        self.recovery = recovery;
+        self
+    }
+
+    /// Permission bits of a created log (default `0o640`).
+    pub fn file_mode(mut self, mode: u32) -> Self {
+        self.file_mode = mode;
+        self
+    }
+
+    /// Wait this long for other processes to let go of the file.
+    pub fn wait(mut self, timeout: Duration) -> Self {
+        self.wait = Some(timeout);
+        self
+    }
+
+    /// Make the created file and its directory entry durable at once.
+    pub fn durable(mut self, yes: bool) -> Self {
+        self.durable = yes;
+        self
+    }
+
+    /// Creates (or overwrites) the log at `path`.
+    pub fn create(&self, path: impl AsRef<Path>) -> Result<Log> {
+        Log::create_with(self, path.as_ref())
+    }
+
+    /// Opens an existing log to append to it, recovering it first if it
+    /// was not closed cleanly.
+    pub fn open(&self, path: impl AsRef<Path>) -> Result<Log> {
+        Log::open_with(self, path.as_ref()).map(|(log, _)| log)
+    }
+
+    fn map_options(&self, mode: Mode) -> crate::map::OpenOptions {
+        let mut o = MappedFile::options()
+            .mode(mode)
+            .reserve(self.reserve)
+            .file_mode(self.file_mode)
+            .durable(self.durable);
+        if let Some(w) = self.wait {
+            o = o.wait(w);
+        }
+        o
+    }
+}
+
+/// Tracks the last record of each key for [`Chain::Auto`].
+struct Keys {
+    dense: Box<[AtomicU64]>,
+    sparse: Box<[Mutex<HashMap<u64, u64>>]>,
+}
+
+impl Keys {
+    fn new(dense: usize) -> Keys {
+        Keys {
+            dense: (0..dense).map(|_| AtomicU64::new(0)).collect(),
+            sparse: (0..64).map(|_| Mutex::new(HashMap::new())).collect(),
+        }
+    }
+
+    /// Records `off` as the key's latest; returns the previous (0: none).
+    fn swap(&self, key: u64, off: u64) -> u64 {
+        if let Some(slot) = usize::try_from(key).ok().and_then(|k| self.dense.get(k)) {
+            return slot.swap(off, Ordering::AcqRel);
+        }
+        let shard = (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize;
+        let mut m = self.sparse[shard].lock().unwrap_or_else(|e| e.into_inner());
+        m.insert(key, off).unwrap_or(0)
+    }
+}
+
+struct Background {
+    wanted: bool,
+    stop: bool,
+}
+
+pub(crate) struct Inner {
+    map: SharedMap,
+    path: PathBuf,
+    header: Header,
+    allocated: AtomicU64,
+    capacity: u64,
+    step: u64,
+    grow: Mutex<()>,
+    failed: OnceLock<String>,
+    bg_requested: AtomicBool,
+    bg: Mutex<Background>,
+    bg_cv: Condvar,
+    keys: Keys,
+    sync: Mutex<SyncState>,
+    resident_window: Option<u64>,
+}
+
+struct SyncState {
+    /// Every record below this offset is committed (scanned so far).
+    prefix: u64,
+    /// `allocated` at the last `fdatasync`.
+    synced_allocated: u64,
+    /// Pages below this offset were released.
+    released: u64,
+}
+
+impl Inner {
+    fn words(&self) -> Result<&[AtomicU64]> {
+        self.map.atomics::<AtomicU64>()
+    }
+
+    fn check_failed(&self) -> Result<()> {
+        match self.failed.get() {
+            Some(why) => Err(Error::Poisoned {
+                path: self.path.clone(),
+                first: why.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn fail(&self, why: String) -> Error {
+        let _ = self.failed.set(why.clone());
+        Error::Poisoned {
+            path: self.path.clone(),
+            first: why,
+        }
+    }
+
+    /// Allocates up to at least `end`, a step at a time.
+    fn allocate_to(&self, end: u64) -> Result<()> {
+        let _g = self.grow.lock().unwrap_or_else(|e| e.into_inner());
+        let have = self.allocated.load(Ordering::Acquire);
+        if end <= have {
+            return Ok(());
+        }
+        self.check_failed()?;
+        if end > self.capacity {
+            return Err(self.fail(format!(
+                "the log reached its reserved size of {} bytes; reopen with a larger LogOptions::reserve",
+                self.capacity
+            )));
+        }
+        let target = end.max(have + self.step).min(self.capacity);
+        let r = match self.map.grow(target) {
+            Err(e) if e.is_no_space() && target > end => self.map.grow(end).map(|_| end),
+            r => r.map(|_| target),
+        };
+        match r {
+            Ok(now) => {
+                self.allocated.store(now, Ordering::Release);
+                if let Ok(w) = self.words() {
+                    w.store(OFF_WORD_ALLOCATED, now, Ordering::Relaxed);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                // The reservation that needed this space can never be
+                // written: the tail is past the allocated end for good.
+                let why = e.to_string();
+                let _ = self.failed.set(why);
+                Err(e)
+            }
+        }
+    }
+
+    fn request_background(&self, end: u64) {
+        let have = self.allocated.load(Ordering::Relaxed);
+        if end + self.step / 2 > have && !self.bg_requested.swap(true, Ordering::AcqRel) {
+            let mut bg = self.bg.lock().unwrap_or_else(|e| e.into_inner());
+            bg.wanted = true;
+            self.bg_cv.notify_one();
+        }
+    }
+
+    fn background_loop(self: Arc<Inner>) {
+        loop {
+            {
+                let mut bg = self.bg.lock().unwrap_or_else(|e| e.into_inner());
+                while !bg.wanted && !bg.stop {
+                    bg = self.bg_cv.wait(bg).unwrap_or_else(|e| e.into_inner());
+                }
+                if bg.stop {
+                    return;
+                }
+                bg.wanted = false;
+            }
+            let have = self.allocated.load(Ordering::Acquire);
+            // Errors surface to the writer that needs the space.
+            if self.failed.get().is_none() && have < self.capacity {
+                let _ = self.allocate_to(have + self.step);
+            }
+            self.bg_requested.store(false, Ordering::Release);
+        }
+    }
+
+    fn tail(&self) -> u64 {
+        self.words()
+            .map(|w| w.load(TAIL_WORD, Ordering::Acquire))
+            .unwrap_or(HEADER_LEN)
+    }
+
+    /// Advances the committed prefix as far as records are committed.
+    fn scan_prefix(&self, from: u64, limit: u64) -> Result<u64> {
+        let words = self.words()?;
+        let mut pos = from;
+        while pos + format::FIXED_LEN <= limit {
+            let w = words.load((pos / 8) as usize, Ordering::Acquire);
+            match format::Word0::unpack(w) {
+                Some(w0) if pos + w0.len as u64 <= limit => pos += w0.len as u64,
+                _ => break,
+            }
+        }
+        Ok(pos)
+    }
+
+    fn sync(&self) -> Result<u64> {
+        self.check_failed()?;
+        let mut st = self.sync.lock().unwrap_or_else(|e| e.into_inner());
+        let tail = self.tail().min(self.allocated.load(Ordering::Acquire));
+        // The prefix is computed before msync, so that every record it
+        // covers was committed before its pages were written.
+        let prefix = self.scan_prefix(st.prefix, tail)?;
+        let from = st.prefix.min(prefix);
+        let r = self
+            .map
+            .flush_range(from as usize, (tail - from) as usize)
+            .and_then(|_| self.map.flush_range(0, HEADER_LEN as usize));
+        if let Err(e) = r {
+            let _ = self.failed.set(e.to_string());
+            return Err(e);
+        }
+        let alloc = self.allocated.load(Ordering::Acquire);
+        if alloc != st.synced_allocated {
+            if let Err(e) = self.map.sync_data() {
+                let _ = self.failed.set(e.to_string());
+                return Err(e);
+            }
+            st.synced_allocated = alloc;
+        }
+        st.prefix = prefix;
+        self.words()?
+            .store(OFF_WORD_SYNCED, prefix, Ordering::Relaxed);
+        if let Some(window) = self.resident_window {
+            let page = crate::sys::page_size() as u64;
+            let upto = prefix.saturating_sub(window) / page * page;
+            if upto > st.released.max(HEADER_LEN) {
+                let from = st.released.max(HEADER_LEN);
+                // Best effort: failing to release memory loses nothing.
+                let _ = self.map.release(from as usize, (upto - from) as usize);
+                st.released = upto;
+            }
+        }
+        Ok(prefix)
+    }
+}
+
+impl Space for Inner {
+    type Error = Error;
+
+    fn allocated(&self) -> u64 {
+        self.allocated.load(Ordering::Acquire)
+    }
+
+    fn grow_to(&self, end: u64) -> Result<()> {
+        self.allocate_to(end)
+    }
+}
+
+/// What a writer found when it opened (and recovered) an existing log.
+pub type OpenReport = ScanReport;
+
+/// The writer of a continuous log: many threads append at once (`Log` is
+/// `Sync`), each with one atomic fetch-add and a copy straight into the
+/// mapped file; other processes read it live.
+///
+/// ```
+/// use mapio::log::{Entry, Log, LogReader};
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("run.log");
+/// let log = Log::create(&path)?;
+/// std::thread::scope(|s| {
+///     for t in 0..4u64 {
+///         let log = &log;
+///         s.spawn(move || {
+///             for i in 0..100u64 {
+///                 log.append(&Entry::new().key(t).time(i as f64), &i.to_le_bytes()).unwrap();
+///             }
+///         });
+///     }
+/// });
+/// let durable = log.sync()?;          // every record below is on disk
+/// log.close()?;
+/// let reader = LogReader::open(&path)?;
+/// assert_eq!(reader.records().count(), 400);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Log {
+    inner: Arc<Inner>,
+    bg: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Log {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Log")
+            .field("path", &self.inner.path)
+            .field("tail", &self.inner.tail())
+            .finish()
+    }
+}
+
+fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+/// Writes `bytes` into the header page through the atomic words.
+fn write_page(words: &[AtomicU64], bytes: &[u8]) {
+    for (i, c) in bytes.chunks_exact(8).enumerate() {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        words.store(i, u64::from_le_bytes(w), Ordering::Relaxed);
+    }
+}
+
+/// Reads the header page out through the atomic words.
+pub(crate) fn read_page(words: &[AtomicU64]) -> Vec<u8> {
+    let n = (HEADER_LEN as usize / 8).min(words.len());
+    let mut page = Vec::with_capacity(n * 8);
+    for i in 0..n {
+        page.extend_from_slice(&words.load(i, Ordering::Relaxed).to_le_bytes());
+    }
+    page
+}
+
+impl Log {
+    /// Creates (or overwrites) a log with default options.
+    pub fn create(path: impl AsRef<Path>) -> Result<Log> {
+        LogOptions::new().create(path)
+    }
+
+    /// Opens an existing log for appending, with default options.
+    pub fn open(path: impl AsRef<Path>) -> Result<Log> {
+        LogOptions::new().open(path)
+    }
+
+    /// Opens an existing log for appending and returns what recovery found.
+    pub fn open_with_report(
+        path: impl AsRef<Path>,
+        options: &LogOptions,
+    ) -> Result<(Log, OpenReport)> {
+        Log::open_with(options, path.as_ref())
+    }
+
+    fn create_with(opts: &LogOptions, path: &Path) -> Result<Log> {
+        let initial = HEADER_LEN + opts.step;
+        let map = opts
+            .map_options(Mode::Create)
+            .len(initial.min(opts.reserve.max(HEADER_LEN)))
+            .open_shared_exclusive(path)?;
+        let header = Header::new(opts.schema.clone(), now_ns());
+        let mut page = header.encode();
+        let allocated = map.len() as u64;
+        page[format::OFF_ALLOCATED..format::OFF_ALLOCATED + 8]
+            .copy_from_slice(&allocated.to_le_bytes());
+        page[format::OFF_SESSIONS..format::OFF_SESSIONS + 8].copy_from_slice(&1u64.to_le_bytes());
+        write_page(map.atomics::<AtomicU64>()?, &page);
+        if opts.durable {
+            map.flush_range(0, HEADER_LEN as usize)?;
+        }
+        Self::start(
+            opts,
+            map,
+            path,
+            header,
+            HEADER_LEN,
+            allocated,
+            Keys::new(opts.dense_keys),
+        )
+    }
+
+    fn open_with(opts: &LogOptions, path: &Path) -> Result<(Log, ScanReport)> {
+        let mut map = opts
+            .map_options(Mode::ReadWrite)
+            .open_shared_exclusive(path)?;
+        let words = map.atomics::<AtomicU64>()?;
+        let header = Header::decode(&read_page(words)).map_err(|e| match e {
+            format::HeaderError::UnknownVersion(_) => Error::format(path, e.to_string()),
+            _ => Error::corrupt(path, 0, e.to_string()),
+        })?;
+        let keys = Keys::new(opts.dense_keys);
+        let limit = map.len() as u64;
+        let report = scan_memory(words, path, limit, false, opts.recovery, |off, meta| {
+            if let Some(k) = meta.key {
+                keys.swap(k, off);
+            }
+        });
+        let good_end = report.end_offset;
+        // Holes and damage below the end become padding: a live reader
+        // must never wait at a hole left by a crashed session, and nothing
+        // there could be returned anyway (it does not check).
+        for gap in report.holes.iter().chain(&report.damaged) {
+            if gap.to <= good_end {
+                core::fill_padding(words, gap.from, gap.to);
+            }
+        }
+        // Zero everything after the last good record: truncate, then let
+        // allocation bring back zeros. Nothing stale can be mistaken for a
+        // record later.
+        if (map.len() as u64) > good_end {
+            map.truncate(good_end)?;
+        }
+        let words = map.atomics::<AtomicU64>()?;
+        let sessions = words.load(OFF_WORD_SESSIONS, Ordering::Relaxed) + 1;
+        words.store(TAIL_WORD, good_end, Ordering::Relaxed);
+        words.store(OFF_WORD_ALLOCATED, good_end, Ordering::Relaxed);
+        words.store(OFF_WORD_STATE, format::STATE_OPEN, Ordering::Relaxed);
+        words.store(OFF_WORD_SESSIONS, sessions, Ordering::Relaxed);
+        map.flush_range(0, HEADER_LEN as usize)?;
+        let log = Self::start(opts, map, path, header, good_end, good_end, keys)?;
+        Ok((log, report))
+    }
+
+    fn start(
+        opts: &LogOptions,
+        mut map: SharedMap,
+        path: &Path,
+        header: Header,
+        prefix: u64,
+        allocated: u64,
+        keys: Keys,
+    ) -> Result<Log> {
+        if !map.claim_role(WRITER_ROLE)? {
+            return Err(Error::Locked {
+                path: path.to_path_buf(),
+                wanted: crate::LockKind::Exclusive,
+            });
+        }
+        map.share()?;
+        let capacity = map.capacity();
+        let inner = Arc::new(Inner {
+            map,
+            path: path.to_path_buf(),
+            header,
+            allocated: AtomicU64::new(allocated),
+            capacity,
+            step: opts.step,
+            grow: Mutex::new(()),
+            failed: OnceLock::new(),
+            bg_requested: AtomicBool::new(false),
+            bg: Mutex::new(Background {
+                wanted: false,
+                stop: false,
+            }),
+            bg_cv: Condvar::new(),
+            keys,
+            sync: Mutex::new(SyncState {
+                prefix,
+                synced_allocated: allocated,
+                released: HEADER_LEN,
+            }),
+            resident_window: opts.resident_window,
+        });
+        let bg = if opts.background {
+            let i = Arc::clone(&inner);
+            Some(
+                std::thread::Builder::new()
+                    .name("mapio-log-alloc".into())
+                    .spawn(move || i.background_loop())
+                    .map_err(|e| Error::io(path, "spawn", e))?,
+            )
+        } else {
+            None
+        };
+        Ok(Log { inner, bg })
+    }
+
+    /// The log's path.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// The payload schema.
+    pub fn schema(&self) -> &Schema {
+        &self.inner.header.schema
+    }
+
+    /// Offset of the next free byte (reserved so far).
+    pub fn tail(&self) -> u64 {
+        self.inner.tail()
+    }
+
+    /// Bytes allocated in the file.
+    pub fn allocated(&self) -> u64 {
+        self.inner.allocated.load(Ordering::Acquire)
+    }
+
+    fn record_len(&self, meta: &Meta, payload: usize) -> Result<u64> {
+        meta.record_len(payload)
+            .ok_or_else(|| Error::invalid(format!("a record of {payload} bytes is too long")))
+    }
+
+    fn resolve_prev(&self, entry: &Entry, off: u64, meta: &mut Meta) {
+        if let (Some(key), Chain::Auto) = (entry.key, entry.chain) {
+            meta.prev = Some(self.inner.keys.swap(key, off));
+        }
+    }
+
+    /// Appends one record; returns its offset. Callable from any number of
+    /// threads at once. On the hot path: one atomic fetch-add, the copy,
+    /// and one release store; no lock and no system call.
+    pub fn append(&self, entry: &Entry, payload: &[u8]) -> Result<u64> {
+        self.inner.check_failed()?;
+        let mut meta = entry.meta();
+        let len = self.record_len(&meta, payload.len())?;
+        let header_words = self.inner.words()?;
+        let off = core::reserve(header_words, &*self.inner, len)?;
+        let words = self.inner.words()?;
+        self.resolve_prev(entry, off, &mut meta);
+        core::write_record(words, off, len, &meta, payload);
+        if self.bg.is_some() {
+            self.inner.request_background(off + len);
+        }
+        Ok(off)
+    }
+
+    /// Reserves a record of `payload_len` bytes to be written in place
+    /// (no intermediate buffer) and committed with
+    /// [`Reservation::commit`]. Dropped without commit, or on a panic
+    /// mid-write, it becomes padding that readers step over.
+    pub fn reserve(&self, entry: &Entry, payload_len: usize) -> Result<Reservation<'_>> {
+        self.inner.check_failed()?;
+        let meta = entry.meta();
+        let len = self.record_len(&meta, payload_len)?;
+        let header_words = self.inner.words()?;
+        let off = core::reserve(header_words, &*self.inner, len)?;
+        if self.bg.is_some() {
+            self.inner.request_background(off + len);
+        }
+        Ok(Reservation {
+            log: self,
+            entry: *entry,
+            meta,
+            off,
+            len,
+            payload_len,
+            done: false,
+        })
+    }
+
+    /// Makes every record committed before the call durable (`msync` of
+    /// the records, `fdatasync` if the file grew) and returns the offset
+    /// below which every record is committed and durable. A failure
+    /// poisons the log: every later `sync` and `append` fails.
+    pub fn sync(&self) -> Result<u64> {
+        self.inner.sync()
+    }
+
+    /// Starts write-back of everything reserved so far without waiting
+    /// (`sync_file_range`); no durability promise.
+    pub fn sync_async(&self) -> Result<()> {
+        self.inner.check_failed()?;
+        let tail = self.tail().min(self.allocated());
+        self.inner
+            .map
+            .flush_async_range(HEADER_LEN as usize, (tail - HEADER_LEN) as usize)
+    }
+
+    fn stop_background(&mut self) {
+        if let Some(h) = self.bg.take() {
+            {
+                let mut bg = self.inner.bg.lock().unwrap_or_else(|e| e.into_inner());
+                bg.stop = true;
+                self.inner.bg_cv.notify_one();
+            }
+            let _ = h.join();
+        }
+    }
+
+    /// Closes the log: writes the end record, syncs, marks the header
+    /// clean, and truncates the file after the end record (unless another
+    /// process still has it open). Returns the log's final size.
+    pub fn close(mut self) -> Result<u64> {
+        self.inner.check_failed()?;
+        let words = self.inner.words()?;
+        let off = core::reserve(words, &*self.inner, format::END_LEN)?;
+        core::write_end(self.inner.words()?, off);
+        let end = off + format::END_LEN;
+        self.inner.sync()?;
+        self.inner
+            .words()?
+            .store(OFF_WORD_STATE, format::STATE_CLOSED, Ordering::Release);
+        self.inner.map.flush_range(0, HEADER_LEN as usize)?;
+        self.stop_background();
+        // The background thread held the only other reference.
+        let inner =
+            Arc::get_mut(&mut self.inner).ok_or_else(|| Error::invalid("log still in use"))?;
+        // Truncate only if nobody else is attached; either way the end
+        // record marks the end.
+        inner.map.truncate(end)?;
+        Ok(end)
+    }
+}
+
+impl Drop for Log {
+    fn drop(&mut self) {
+        self.stop_background();
+    }
+}
+
+/// A record reserved with [`Log::reserve`], written in place.
+pub struct Reservation<'a> {
+    log: &'a Log,
+    entry: Entry,
+    meta: Meta,
+    off: u64,
+    len: u64,
+    payload_len: usize,
+    done: bool,
+}
+
+impl Reservation<'_> {
+    /// The record's offset in the file.
+    pub fn offset(&self) -> u64 {
+        self.off
+    }
+
+    /// The payload length.
+    pub fn len(&self) -> usize {
+        self.payload_len
+    }
+
+    /// Whether the payload is empty.
+    pub fn is_empty(&self) -> bool {
+        self.payload_len == 0
+    }
+
+    fn payload_start(&self) -> u64 {
+        self.off
+            + format::FIXED_LEN
+            + 8 * (self.meta.key.is_some() as u64
+                + self.meta.prev.is_some() as u64
+                + self.meta.time.is_some() as u64)
+    }
+
+    /// Writes `bytes` at byte `at` of the payload.
+    pub fn put(&mut self, at: usize, bytes: &[u8]) -> Result<()> {
+        if at
+            .checked_add(bytes.len())
+            .is_none_or(|e| e > self.payload_len)
+        {
+            return Err(Error::invalid(format!(
+                "{} bytes at {at} do not fit a payload of {}",
+                bytes.len(),
+                self.payload_len
+            )));
+        }
+        let words = self.log.inner.words()?;
+        core::put_bytes(words, self.payload_start(), at as u64, bytes);
+        Ok(())
+    }
+
+    /// Writes a plain value (`f64`, `[f32; 3]`, a `#[repr(C)]` Pod struct)
+    /// at byte `at` of the payload, in the machine's (little-endian) layout.
+    pub fn put_pod<T: bytemuck::Pod>(&mut self, at: usize, value: &T) -> Result<()> {
+        self.put(at, bytemuck::bytes_of(value))
+    }
+
+    /// Commits the record: from now on readers see it. Returns its offset.
+    pub fn commit(mut self) -> Result<u64> {
+        let words = self.log.inner.words()?;
+        let entry = self.entry;
+        let mut meta = self.meta;
+        self.log.resolve_prev(&entry, self.off, &mut meta);
+        core::commit_reserved(words, self.off, self.len, &meta, self.payload_len as u32);
+        self.done = true;
+        Ok(self.off)
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            if let Ok(words) = self.log.inner.words() {
+                core::write_padding(words, self.off, self.len);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+const _: () = {
+    const fn is_sync<T: Sync + Send>() {}
+    is_sync::<Log>();
+};
