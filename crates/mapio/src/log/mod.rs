@@ -8,14 +8,22 @@
 //! * [`Log`] — the writer (`Sync`: share it between threads).
 //! * [`LogReader`] — iterate, walk a key's history, follow live, verify.
 //! * [`verify`] and [`recover`] — what `mapio verify` and `mapio recover` do.
+//! * [`LogSet`] — one log or a set of per-rank logs: the state at a time,
+//!   a key's history, export to NumPy; sped up by the sidecar [`Index`].
 
 pub(crate) mod core;
 pub mod format;
+pub mod index;
+mod query;
 mod reader;
 mod writer;
 
 pub use self::core::Meta;
 pub use format::{Field, Flags, Schema};
+pub use index::{Index, IndexState};
+pub use query::{
+    ExportSummary, Interpolation, Located, LogSet, SetOptions, State, StateEntry, expand,
+};
 pub use reader::{Damage, Follow, FollowOptions, LogReader, Record, Records, Recovery, ScanReport};
 pub use writer::{Chain, Entry, Log, LogOptions, OpenReport, Reservation};
 
@@ -43,3 +51,6 @@ pub fn recover(path: impl AsRef<Path>, recovery: Recovery) -> Result<ScanReport>
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(all(test, loom))]
+mod loom_tests;

@@ -483,9 +483,21 @@ impl LogReader {
         }
     }
 
+    /// The 8-byte word at `offset` (0 past the end).
+    pub(crate) fn word_at(&self, offset: u64) -> u64 {
+        Memory::load(&self.words(), (offset / 8) as usize, Ordering::Acquire)
+    }
+
     /// The record at `offset`.
     pub fn read_at(&self, offset: u64) -> Result<Record> {
-        let limit = self.refresh();
+        // Re-read the file's size only when the record is not inside what
+        // is mapped already (queries read millions of records).
+        let mut limit = self.map.len() as u64;
+        let inside = format::Word0::unpack(self.word_at(offset))
+            .is_some_and(|w| offset + (w.len as u64).max(format::FIXED_LEN) <= limit);
+        if !inside {
+            limit = self.refresh();
+        }
         let mut buf = Vec::new();
         match core::read_slot(&self.words(), offset, limit, &mut buf) {
             Slot::Record(f) if f.word0.kind == Kind::Data => {

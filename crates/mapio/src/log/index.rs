@@ -1,0 +1,601 @@
+//! The sidecar index (`FORMAT.md` section 3): per-key forward lists of
+//! record offsets, and time checkpoints. Built in one pass, extended
+//! incrementally when the log grows, detected as stale when it no longer
+//! matches, and never required.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use super::format::HEADER_LEN;
+use super::reader::LogReader;
+use crate::error::{Error, Result};
+use crate::map::{MappedFile, Mode};
+
+/// The bytes an index starts with.
+pub const MAGIC: [u8; 8] = *b"MAPIOIDX";
+/// The index format version.
+pub const VERSION: u32 = 1;
+/// Length of the index header.
+pub const HEADER: usize = 128;
+/// The most checkpoints an index keeps.
+pub const MAX_CHECKPOINTS: usize = 4096;
+
+/// A time checkpoint: records before `prefix_end` have time `<= time`;
+/// records from `suffix_start` on have time `> time`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Checkpoint {
+    /// The time.
+    pub time: f64,
+    /// Every record that starts below this offset has time `<= time`.
+    pub prefix_end: u64,
+    /// Every record that starts at or after this offset has time `> time`.
+    pub suffix_start: u64,
+}
+
+/// A sidecar index of one log.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Index {
+    log_created_ns: u64,
+    covered: u64,
+    last_offset: u64,
+    last_word1: u64,
+    records: u64,
+    keys: Vec<u64>,
+    list_starts: Vec<u64>,
+    lists: Vec<u8>,
+    checkpoints: Vec<Checkpoint>,
+    min_time: f64,
+    max_time: f64,
+}
+
+/// What [`Index::load`] found.
+#[derive(Debug)]
+pub enum IndexState {
+    /// The index matches the log (it may cover only a prefix of a log
+    /// that grew since; see [`Index::covered`]).
+    Fresh(Index),
+    /// There is an index, but for another log, or damaged: why.
+    Stale(String),
+    /// There is no index file.
+    Missing,
+}
+
+/// Progress of a long operation: `(bytes done, bytes in all)`.
+pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn get_varint(bytes: &[u8], pos: &mut usize) -> Option<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let b = *bytes.get(*pos)?;
+        *pos += 1;
+        v |= ((b & 0x7F) as u64) << shift;
+        if b & 0x80 == 0 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// One record seen by a build pass.
+struct Seen {
+    key: Option<u64>,
+    offset: u64,
+    end: u64,
+    time: Option<f64>,
+}
+
+impl Index {
+    /// The path of a log's index: `LOG.idx` next to it, or in `dir`.
+    pub fn path_for(log: &Path, dir: Option<&Path>) -> PathBuf {
+        let name = format!(
+            "{}.idx",
+            log.file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default()
+        );
+        match dir {
+            Some(d) => d.join(name),
+            None => log.with_file_name(name),
+        }
+    }
+
+    /// Builds the index of everything committed in the log, in one pass.
+    pub fn build(reader: &LogReader, progress: Option<Progress<'_>>) -> Result<Index> {
+        let base = Index {
+            log_created_ns: reader.header().created_ns,
+            covered: HEADER_LEN,
+            last_offset: 0,
+            last_word1: 0,
+            records: 0,
+            keys: Vec::new(),
+            list_starts: Vec::new(),
+            lists: Vec::new(),
+            checkpoints: Vec::new(),
+            min_time: f64::NAN,
+            max_time: f64::NAN,
+        };
+        base.extend(reader, progress)
+    }
+
+    /// The index extended by the records added to the log since it was
+    /// built (scanning only those).
+    pub fn extend(&self, reader: &LogReader, mut progress: Option<Progress<'_>>) -> Result<Index> {
+        let total = reader.tail().max(self.covered);
+        let mut seen = Vec::new();
+        let mut records = reader.records_from(self.covered);
+        let mut last = (self.last_offset, self.last_word1);
+        let mut n = 0u64;
+        for rec in records.by_ref() {
+            seen.push(Seen {
+                key: rec.key,
+                offset: rec.offset,
+                end: rec.next_offset(),
+                time: rec.time,
+            });
+            last = (rec.offset, reader.word_at(rec.offset + 8));
+            n += 1;
+            if n % 65536 == 0 {
+                if let Some(p) = progress.as_mut() {
+                    p(rec.offset, total);
+                }
+            }
+        }
+        let covered = records.position().max(self.covered);
+        if let Some(p) = progress.as_mut() {
+            p(covered, covered);
+        }
+        // Per-key lists: old lists, then the new offsets (all larger).
+        let mut new_by_key: HashMap<u64, Vec<u64>> = HashMap::new();
+        for s in &seen {
+            if let Some(k) = s.key {
+                new_by_key.entry(k).or_default().push(s.offset);
+            }
+        }
+        let mut all_keys: Vec<u64> = self.keys.clone();
+        all_keys.extend(
+            new_by_key
+                .keys()
+                .filter(|k| self.keys.binary_search(k).is_err()),
+        );
+        all_keys.sort_unstable();
+        let mut lists = Vec::with_capacity(self.lists.len() + seen.len() * 4);
+        let mut starts = Vec::with_capacity(all_keys.len());
+        for &k in &all_keys {
+            starts.push(lists.len() as u64);
+            let mut prev = None;
+            if let Ok(i) = self.keys.binary_search(&k) {
+                let old = self.list_bytes(i);
+                lists.extend_from_slice(old);
+                prev = self.offsets_of_index(i).last().copied();
+            }
+            for &off in new_by_key.get(&k).map(|v| v.as_slice()).unwrap_or(&[]) {
+                match prev {
+                    None => put_varint(&mut lists, off),
+                    Some(p) => put_varint(&mut lists, off - p),
+                }
+                prev = Some(off);
+            }
+        }
+        let (mut min_time, mut max_time) = (self.min_time, self.max_time);
+        for t in seen.iter().filter_map(|s| s.time) {
+            min_time = if min_time.is_nan() {
+                t
+            } else {
+                min_time.min(t)
+            };
+            max_time = if max_time.is_nan() {
+                t
+            } else {
+                max_time.max(t)
+            };
+        }
+        let checkpoints = merge_checkpoints(
+            &self.checkpoints,
+            self.covered,
+            self.max_time,
+            &seen,
+            covered,
+        );
+        Ok(Index {
+            log_created_ns: self.log_created_ns,
+            covered,
+            last_offset: last.0,
+            last_word1: last.1,
+            records: self.records + seen.len() as u64,
+            keys: all_keys,
+            list_starts: starts,
+            lists,
+            checkpoints,
+            min_time,
+            max_time,
+        })
+    }
+
+    /// Every record that starts below this offset is indexed.
+    pub fn covered(&self) -> u64 {
+        self.covered
+    }
+
+    /// Data records indexed.
+    pub fn records(&self) -> u64 {
+        self.records
+    }
+
+    /// Distinct keys indexed, sorted.
+    pub fn keys(&self) -> &[u64] {
+        &self.keys
+    }
+
+    /// The time checkpoints.
+    pub fn checkpoints(&self) -> &[Checkpoint] {
+        &self.checkpoints
+    }
+
+    /// Smallest and largest time, if any record has one.
+    pub fn time_range(&self) -> Option<(f64, f64)> {
+        (!self.min_time.is_nan()).then_some((self.min_time, self.max_time))
+    }
+
+    fn list_bytes(&self, i: usize) -> &[u8] {
+        let start = self.list_starts[i] as usize;
+        let end = self
+            .list_starts
+            .get(i + 1)
+            .map(|&e| e as usize)
+            .unwrap_or(self.lists.len());
+        self.lists.get(start..end).unwrap_or(&[])
+    }
+
+    fn offsets_of_index(&self, i: usize) -> Vec<u64> {
+        let bytes = self.list_bytes(i);
+        let mut out = Vec::new();
+        let mut pos = 0;
+        let mut acc = 0u64;
+        while pos < bytes.len() {
+            let Some(v) = get_varint(bytes, &mut pos) else {
+                break;
+            };
+            acc = if out.is_empty() {
+                v
+            } else {
+                acc.saturating_add(v)
+            };
+            out.push(acc);
+        }
+        out
+    }
+
+    /// The offsets of every record of `key`, in file order.
+    pub fn offsets(&self, key: u64) -> Vec<u64> {
+        match self.keys.binary_search(&key) {
+            Ok(i) => self.offsets_of_index(i),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Calls `f(key, offsets)` for every key, in key order.
+    pub fn for_each_key(&self, mut f: impl FnMut(u64, &[u64])) {
+        let mut buf = Vec::new();
+        for (i, &k) in self.keys.iter().enumerate() {
+            buf.clear();
+            let bytes = self.list_bytes(i);
+            let mut pos = 0;
+            let mut acc = 0u64;
+            while pos < bytes.len() {
+                let Some(v) = get_varint(bytes, &mut pos) else {
+                    break;
+                };
+                acc = if buf.is_empty() {
+                    v
+                } else {
+                    acc.saturating_add(v)
+                };
+                buf.push(acc);
+            }
+            f(k, &buf);
+        }
+    }
+
+    /// The checkpoint bounds for a query at time `t`: records below the
+    /// first offset have time `<= t`; records with time `<= t` all start
+    /// below the second (within what the index covers).
+    pub fn bounds(&self, t: f64) -> (u64, u64) {
+        let cps = &self.checkpoints;
+        let lo = cps.partition_point(|c| c.time <= t);
+        let prefix_end = if lo == 0 {
+            HEADER_LEN
+        } else {
+            cps[lo - 1].prefix_end
+        };
+        let hi = cps.partition_point(|c| c.time < t);
+        let suffix_start = if hi == cps.len() {
+            self.covered
+        } else {
+            cps[hi].suffix_start
+        };
+        (prefix_end, suffix_start.max(prefix_end))
+    }
+
+    /// Bytes of the index file.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = vec![0u8; HEADER];
+        out[0..8].copy_from_slice(&MAGIC);
+        out[8..12].copy_from_slice(&VERSION.to_le_bytes());
+        let fields = [
+            self.log_created_ns,
+            self.covered,
+            self.last_offset,
+            self.last_word1,
+            self.records,
+            self.keys.len() as u64,
+            self.lists.len() as u64,
+            self.checkpoints.len() as u64,
+            self.min_time.to_bits(),
+            self.max_time.to_bits(),
+        ];
+        for (i, v) in fields.iter().enumerate() {
+            out[16 + 8 * i..24 + 8 * i].copy_from_slice(&v.to_le_bytes());
+        }
+        for (k, s) in self.keys.iter().zip(&self.list_starts) {
+            out.extend_from_slice(&k.to_le_bytes());
+            out.extend_from_slice(&s.to_le_bytes());
+        }
+        out.extend_from_slice(&self.lists);
+        for c in &self.checkpoints {
+            out.extend_from_slice(&c.time.to_bits().to_le_bytes());
+            out.extend_from_slice(&c.prefix_end.to_le_bytes());
+            out.extend_from_slice(&c.suffix_start.to_le_bytes());
+        }
+        let crc = crc32c::crc32c_append(crc32c::crc32c(&out[..124]), &out[HEADER..]);
+        out[124..128].copy_from_slice(&crc.to_le_bytes());
+        out
+    }
+
+    /// Reads an index file's bytes; `Err(why)` if damaged.
+    pub fn decode(bytes: &[u8]) -> std::result::Result<Index, String> {
+        if bytes.len() < HEADER || bytes[0..8] != MAGIC {
+            return Err("not a mapio index".into());
+        }
+        let u32_at =
+            |o: usize| u32::from_le_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]);
+        let u64_at = |o: usize| {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(&bytes[o..o + 8]);
+            u64::from_le_bytes(a)
+        };
+        if u32_at(8) != VERSION {
+            return Err(format!("index version {} is not supported", u32_at(8)));
+        }
+        let crc = crc32c::crc32c_append(crc32c::crc32c(&bytes[..124]), &bytes[HEADER..]);
+        if crc != u32_at(124) {
+            return Err("index checksum mismatch (damaged)".into());
+        }
+        let n_keys = u64_at(56) as usize;
+        let lists_len = u64_at(64) as usize;
+        let n_cps = u64_at(72) as usize;
+        let need = n_keys
+            .checked_mul(16)
+            .and_then(|a| a.checked_add(lists_len))
+            .and_then(|a| n_cps.checked_mul(24).and_then(|b| a.checked_add(b)))
+            .and_then(|a| a.checked_add(HEADER));
+        if need != Some(bytes.len()) {
+            return Err("index sections do not match its length".into());
+        }
+        let mut p = HEADER;
+        let mut keys = Vec::with_capacity(n_keys);
+        let mut starts = Vec::with_capacity(n_keys);
+        for _ in 0..n_keys {
+            keys.push(u64_at(p));
+            starts.push(u64_at(p + 8));
+            p += 16;
+        }
+        if keys.windows(2).any(|w| w[0] >= w[1])
+            || starts.windows(2).any(|w| w[0] > w[1])
+            || starts.last().is_some_and(|&s| s as usize > lists_len)
+        {
+            return Err("index key table is not ordered".into());
+        }
+        let lists = bytes[p..p + lists_len].to_vec();
+        p += lists_len;
+        let mut checkpoints = Vec::with_capacity(n_cps);
+        for _ in 0..n_cps {
+            checkpoints.push(Checkpoint {
+                time: f64::from_bits(u64_at(p)),
+                prefix_end: u64_at(p + 8),
+                suffix_start: u64_at(p + 16),
+            });
+            p += 24;
+        }
+        Ok(Index {
+            log_created_ns: u64_at(16),
+            covered: u64_at(24),
+            last_offset: u64_at(32),
+            last_word1: u64_at(40),
+            records: u64_at(48),
+            keys,
+            list_starts: starts,
+            lists,
+            checkpoints,
+            min_time: f64::from_bits(u64_at(80)),
+            max_time: f64::from_bits(u64_at(88)),
+        })
+    }
+
+    /// Writes the index to `path` atomically (a temporary file, written
+    /// through a mapio map with its space reserved, then renamed).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let bytes = self.encode();
+        let tmp = path.with_extension(format!("idx.tmp{}", std::process::id()));
+        let mut f = MappedFile::options()
+            .mode(Mode::Create)
+            .len(bytes.len() as u64)
+            .open(&tmp)?;
+        f.as_mut_slice()?.copy_from_slice(&bytes);
+        f.close()?;
+        std::fs::rename(&tmp, path).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            Error::io(path, "rename", e)
+        })
+    }
+
+    /// Loads the index at `path` for the log `reader` reads, checking that
+    /// it still matches.
+    pub fn load(reader: &LogReader, path: &Path) -> Result<IndexState> {
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(IndexState::Missing),
+            Err(e) => return Err(Error::io(path, "read", e)),
+        };
+        let idx = match Index::decode(&bytes) {
+            Ok(i) => i,
+            Err(why) => return Ok(IndexState::Stale(why)),
+        };
+        if idx.log_created_ns != reader.header().created_ns {
+            return Ok(IndexState::Stale("the index belongs to another log".into()));
+        }
+        if idx.last_offset != 0 && reader.word_at(idx.last_offset + 8) != idx.last_word1 {
+            return Ok(IndexState::Stale(
+                "the log no longer holds the last record the index covers".into(),
+            ));
+        }
+        Ok(IndexState::Fresh(idx))
+    }
+
+    /// Loads the index if it matches, extends it if the log grew, or
+    /// builds it; saves it if anything changed. Returns it and what was
+    /// done (`"fresh"`, `"extended"`, `"built"`, or `"rebuilt: why"`).
+    pub fn update(
+        reader: &LogReader,
+        path: &Path,
+        progress: Option<Progress<'_>>,
+    ) -> Result<(Index, String)> {
+        let (idx, what) = match Index::load(reader, path)? {
+            IndexState::Fresh(i) => {
+                let grown = reader.records_from(i.covered).next().is_some();
+                if grown {
+                    (i.extend(reader, progress)?, "extended".to_string())
+                } else {
+                    return Ok((i, "fresh".into()));
+                }
+            }
+            IndexState::Stale(why) => (Index::build(reader, progress)?, format!("rebuilt: {why}")),
+            IndexState::Missing => (Index::build(reader, progress)?, "built".into()),
+        };
+        idx.save(path)?;
+        Ok((idx, what))
+    }
+}
+
+/// Checkpoints after appending `new` records (file order) to a log whose
+/// first `old_covered` bytes the `old` checkpoints describe. Every bound
+/// stays valid (a query may scan more than needed, never miss a record).
+fn merge_checkpoints(
+    old: &[Checkpoint],
+    old_covered: u64,
+    old_max: f64,
+    new: &[Seen],
+    covered: u64,
+) -> Vec<Checkpoint> {
+    // First new record with time > t, for the new part: running maxima.
+    let mut change: Vec<(f64, u64)> = Vec::new(); // (running max, offset where it first reached it)
+    for s in new {
+        if let Some(t) = s.time {
+            if change.last().is_none_or(|&(m, _)| t > m) {
+                change.push((t, s.offset));
+            }
+        }
+    }
+    let first_new_after = |t: f64| -> u64 {
+        let i = change.partition_point(|&(m, _)| m <= t);
+        change.get(i).map_or(covered, |&(_, off)| off)
+    };
+    // Largest end of a new record with time <= t: per distinct time, then
+    // a running maximum over sorted times.
+    let mut ends: Vec<(f64, u64)> = new
+        .iter()
+        .filter_map(|s| s.time.map(|t| (t, s.end)))
+        .collect();
+    ends.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut run = 0u64;
+    for e in ends.iter_mut() {
+        run = run.max(e.1);
+        e.1 = run;
+    }
+    let last_new_end_upto = |t: f64| -> u64 {
+        let i = ends.partition_point(|&(tt, _)| tt <= t);
+        if i == 0 { 0 } else { ends[i - 1].1 }
+    };
+    let mut out: Vec<Checkpoint> = old
+        .iter()
+        .map(|c| Checkpoint {
+            time: c.time,
+            prefix_end: if c.prefix_end < old_covered {
+                c.prefix_end
+            } else {
+                first_new_after(c.time)
+            },
+            suffix_start: c.suffix_start.max(last_new_end_upto(c.time)),
+        })
+        .collect();
+    let mut times: Vec<f64> = ends.iter().map(|e| e.0).collect();
+    times.dedup();
+    for t in times {
+        if old.iter().any(|c| c.time == t) {
+            continue;
+        }
+        let below = old.partition_point(|c| c.time <= t);
+        let prefix_end = if old_max.is_nan() || t >= old_max {
+            first_new_after(t)
+        } else if below == 0 {
+            HEADER_LEN
+        } else {
+            out[below - 1].prefix_end.min(old_covered)
+        };
+        let old_suffix = match old.get(old.partition_point(|c| c.time < t)) {
+            Some(_) if old_max.is_nan() => HEADER_LEN,
+            Some(c) => c.suffix_start,
+            None if old_max.is_nan() => HEADER_LEN,
+            None => old_covered,
+        };
+        out.push(Checkpoint {
+            time: t,
+            prefix_end,
+            suffix_start: old_suffix.max(last_new_end_upto(t)),
+        });
+    }
+    out.sort_by(|a, b| a.time.total_cmp(&b.time));
+    if out.len() > MAX_CHECKPOINTS {
+        // Keep an even spread, always the first and the last.
+        let n = out.len();
+        let keep: Vec<Checkpoint> = (0..MAX_CHECKPOINTS)
+            .map(|i| out[i * (n - 1) / (MAX_CHECKPOINTS - 1)])
+            .collect();
+        out = keep;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varints_round_trip() {
+        for v in [0u64, 1, 127, 128, 300, 1 << 35, u64::MAX] {
+            let mut b = Vec::new();
+            put_varint(&mut b, v);
+            let mut p = 0;
+            assert_eq!(get_varint(&b, &mut p), Some(v));
+            assert_eq!(p, b.len());
+        }
+        assert_eq!(get_varint(&[0x80, 0x80], &mut 0), None);
+    }
+}

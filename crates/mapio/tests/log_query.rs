@@ -1,0 +1,500 @@
+//! State at a time, histories and export, over single logs and per-rank
+//! sets, with and without the sidecar index, compared against a
+//! brute-force scan of the same logs.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use mapio::array::{DType, DynArray, Scalar};
+use mapio::log::{
+    Entry, Flags, Index, IndexState, Interpolation, Log, LogOptions, LogReader, LogSet, Record,
+    Schema, SetOptions,
+};
+use proptest::prelude::*;
+
+fn schema() -> Schema {
+    Schema::new()
+        .field("x", DType::F64, 2)
+        .unwrap()
+        .field("id", DType::U32, 1)
+        .unwrap()
+}
+
+fn payload(x: f64, y: f64, id: u32) -> Vec<u8> {
+    let mut p = Vec::with_capacity(20);
+    p.extend_from_slice(&x.to_le_bytes());
+    p.extend_from_slice(&y.to_le_bytes());
+    p.extend_from_slice(&id.to_le_bytes());
+    p
+}
+
+/// One event of the random simulation.
+#[derive(Clone, Debug)]
+enum Ev {
+    /// Every live key writes its state (a step).
+    Step,
+    /// Key `k % live` moves to file `f % files` (EXIT there, ENTER here).
+    Move(usize, usize),
+    /// Key `k % live` is deleted.
+    Delete(usize),
+    /// A new key is created in file `f % files`.
+    Create(usize),
+}
+
+fn any_ev() -> impl Strategy<Value = Ev> {
+    prop_oneof![
+        4 => Just(Ev::Step),
+        1 => (any::<usize>(), any::<usize>()).prop_map(|(k, f)| Ev::Move(k, f)),
+        1 => any::<usize>().prop_map(Ev::Delete),
+        1 => any::<usize>().prop_map(Ev::Create),
+    ]
+}
+
+/// Writes `files` logs from the events; returns their paths. Time advances
+/// by 0.5 per step; a key's time strictly increases within each file.
+fn write_run(dir: &Path, files: usize, keys: usize, events: &[Ev], close: bool) -> Vec<PathBuf> {
+    let paths: Vec<PathBuf> = (0..files)
+        .map(|i| dir.join(format!("run_{i:04}.log")))
+        .collect();
+    let logs: Vec<Log> = paths
+        .iter()
+        .map(|p| {
+            LogOptions::new()
+                .schema(schema())
+                .step(16 << 10)
+                .create(p)
+                .unwrap()
+        })
+        .collect();
+    // live: key -> (file, x)
+    let mut live: BTreeMap<u64, (usize, f64)> = BTreeMap::new();
+    let mut next_key = 0u64;
+    let mut t = 0.0f64;
+    for k in 0..keys {
+        let f = k % files;
+        let x = k as f64;
+        logs[f]
+            .append(
+                &Entry::new().key(next_key).time(t).flags(Flags::CREATE),
+                &payload(x, -x, next_key as u32),
+            )
+            .unwrap();
+        live.insert(next_key, (f, x));
+        next_key += 1;
+    }
+    for ev in events {
+        match ev {
+            Ev::Step => {
+                t += 0.5;
+                for (&k, (f, x)) in live.iter_mut() {
+                    *x += 1.0 + (k % 3) as f64;
+                    logs[*f]
+                        .append(&Entry::new().key(k).time(t), &payload(*x, -*x, k as u32))
+                        .unwrap();
+                }
+            }
+            Ev::Move(k, to) if !live.is_empty() => {
+                t += 0.5;
+                let key = *live.keys().nth(k % live.len()).unwrap();
+                let (from, x) = live[&key];
+                let to = to % files;
+                if to != from {
+                    let p = payload(x, -x, key as u32);
+                    logs[from]
+                        .append(&Entry::new().key(key).time(t).flags(Flags::EXIT), &p)
+                        .unwrap();
+                    logs[to]
+                        .append(&Entry::new().key(key).time(t).flags(Flags::ENTER), &p)
+                        .unwrap();
+                    live.insert(key, (to, x));
+                }
+            }
+            Ev::Delete(k) if !live.is_empty() => {
+                t += 0.5;
+                let key = *live.keys().nth(k % live.len()).unwrap();
+                let (f, x) = live.remove(&key).unwrap();
+                logs[f]
+                    .append(
+                        &Entry::new().key(key).time(t).flags(Flags::DELETE),
+                        &payload(x, -x, key as u32),
+                    )
+                    .unwrap();
+            }
+            Ev::Create(f) => {
+                t += 0.5;
+                let f = f % files;
+                let x = 100.0 + next_key as f64;
+                logs[f]
+                    .append(
+                        &Entry::new().key(next_key).time(t).flags(Flags::CREATE),
+                        &payload(x, -x, next_key as u32),
+                    )
+                    .unwrap();
+                live.insert(next_key, (f, x));
+                next_key += 1;
+            }
+            _ => {}
+        }
+    }
+    if close {
+        for l in logs {
+            l.close().unwrap();
+        }
+    } else {
+        std::mem::forget(logs); // leave them "live-but-dead" as a crash would
+    }
+    paths
+}
+
+/// Every data record of every file: (file, record).
+fn all_records(paths: &[PathBuf]) -> Vec<(usize, Record)> {
+    let mut v = Vec::new();
+    for (f, p) in paths.iter().enumerate() {
+        for r in LogReader::open(p).unwrap().records() {
+            v.push((f, r));
+        }
+    }
+    v
+}
+
+fn rank(r: &Record) -> (i64, bool) {
+    // Times here are multiples of 0.5: exact as integers of half-steps.
+    (
+        (r.time.unwrap() * 2.0) as i64,
+        !r.flags.contains(Flags::EXIT),
+    )
+}
+
+/// The brute-force state at `t`: key -> (file, record, payload).
+fn brute_state(
+    all: &[(usize, Record)],
+    t: f64,
+    linear: bool,
+) -> BTreeMap<u64, (usize, u64, Vec<u8>)> {
+    let mut best: BTreeMap<u64, (usize, &Record)> = BTreeMap::new();
+    let mut next: BTreeMap<u64, &Record> = BTreeMap::new();
+    for (f, r) in all {
+        let k = r.key.unwrap();
+        let rt = r.time.unwrap();
+        if rt <= t {
+            if best.get(&k).is_none_or(|(_, b)| rank(r) > rank(b)) {
+                best.insert(k, (*f, r));
+            }
+        } else if next.get(&k).is_none_or(|n| rt < n.time.unwrap()) {
+            next.insert(k, r);
+        }
+    }
+    best.into_iter()
+        .filter(|(_, (_, r))| !r.flags.contains(Flags::DELETE))
+        .map(|(k, (f, r))| {
+            let p = match (linear, next.get(&k)) {
+                (true, Some(n)) => {
+                    let w = (t - r.time.unwrap()) / (n.time.unwrap() - r.time.unwrap());
+                    let g = |rec: &Record, i: usize| {
+                        f64::from_le_bytes(rec.payload[i * 8..i * 8 + 8].try_into().unwrap())
+                    };
+                    let (x, y) = (
+                        g(r, 0) + (g(n, 0) - g(r, 0)) * w,
+                        g(r, 1) + (g(n, 1) - g(r, 1)) * w,
+                    );
+                    let id = u32::from_le_bytes(r.payload[16..20].try_into().unwrap());
+                    payload(x, y, id)
+                }
+                _ => r.payload.clone(),
+            };
+            (k, (f, r.offset, p))
+        })
+        .collect()
+}
+
+fn check_state(set: &LogSet, all: &[(usize, Record)], t: f64) {
+    for (linear, interp) in [(false, Interpolation::None), (true, Interpolation::Linear)] {
+        let want = brute_state(all, t, linear);
+        let got = set.state_at(t, interp).unwrap();
+        let got: BTreeMap<u64, (usize, u64, Vec<u8>)> = got
+            .entries
+            .into_iter()
+            .map(|e| (e.key, (e.file, e.record.offset, e.payload)))
+            .collect();
+        assert_eq!(
+            got.keys().collect::<Vec<_>>(),
+            want.keys().collect::<Vec<_>>(),
+            "keys at t={t}"
+        );
+        for (k, w) in &want {
+            let g = &got[k];
+            assert_eq!((g.0, g.1), (w.0, w.1), "key {k} at t={t}");
+            // Interpolated floats: equal up to rounding.
+            let gx: Vec<f64> = (0..2)
+                .map(|i| f64::from_le_bytes(g.2[i * 8..i * 8 + 8].try_into().unwrap()))
+                .collect();
+            let wx: Vec<f64> = (0..2)
+                .map(|i| f64::from_le_bytes(w.2[i * 8..i * 8 + 8].try_into().unwrap()))
+                .collect();
+            for (a, b) in gx.iter().zip(&wx) {
+                assert!(
+                    (a - b).abs() <= 1e-9 * (1.0 + b.abs()),
+                    "key {k} at t={t}: {a} vs {b}"
+                );
+            }
+            assert_eq!(g.2[16..], w.2[16..]);
+        }
+    }
+}
+
+fn check_history(set: &LogSet, all: &[(usize, Record)]) {
+    let mut keys: Vec<u64> = all.iter().map(|(_, r)| r.key.unwrap()).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    for k in keys.into_iter().chain([u64::MAX]) {
+        let mut want: Vec<(usize, &Record)> = all
+            .iter()
+            .filter(|(_, r)| r.key == Some(k))
+            .map(|(f, r)| (*f, r))
+            .collect();
+        want.sort_by(|a, b| {
+            a.1.time
+                .unwrap()
+                .total_cmp(&b.1.time.unwrap())
+                .then(rank(a.1).1.cmp(&rank(b.1).1))
+                .then(a.0.cmp(&b.0))
+        });
+        let got = set.history(k).unwrap();
+        let got: Vec<(usize, u64)> = got.iter().map(|l| (l.file, l.record.offset)).collect();
+        let want: Vec<(usize, u64)> = want.iter().map(|(f, r)| (*f, r.offset)).collect();
+        assert_eq!(got, want, "history of key {k}");
+    }
+}
+
+fn times(all: &[(usize, Record)]) -> Vec<f64> {
+    let max = all.iter().map(|(_, r)| r.time.unwrap()).fold(0.0, f64::max);
+    let mut ts: Vec<f64> = (0..=(max * 4.0) as i64 + 2)
+        .map(|i| i as f64 / 4.0 - 0.25)
+        .collect();
+    ts.push(1e9);
+    ts
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Without index, with a fresh index, with an index extended after the
+    /// logs grew, and with a stale (foreign) index: the same answers as a
+    /// brute-force scan.
+    #[test]
+    fn queries_match_brute_force(files in 1usize..4, keys in 1usize..12,
+                                 events in prop::collection::vec(any_ev(), 0..25),
+                                 close in any::<bool>()) {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = write_run(dir.path(), files, keys, &events, close);
+        let all = all_records(&paths);
+        let spec = dir.path().join("run_*.log");
+        // 1. No index.
+        let set = LogSet::open(&spec, &SetOptions::new()).unwrap();
+        prop_assert!(set.index_notes().iter().all(|(_, n)| n.contains("scanning")));
+        for t in times(&all) {
+            check_state(&set, &all, t);
+        }
+        check_history(&set, &all);
+        drop(set);
+        // 2. A fresh index.
+        let mut set = LogSet::open(&spec, &SetOptions::new()).unwrap();
+        let notes = set.build_indexes(None).unwrap();
+        prop_assert!(notes.iter().all(|n| n == "built"), "{notes:?}");
+        let set = LogSet::open(&spec, &SetOptions::new()).unwrap();
+        prop_assert!(set.index_notes().iter().all(|(_, n)| n.ends_with(".idx")));
+        for t in times(&all) {
+            check_state(&set, &all, t);
+        }
+        check_history(&set, &all);
+        drop(set);
+        // 3. The directory form of the spec gives the same set.
+        let set = LogSet::open(dir.path(), &SetOptions::new()).unwrap();
+        prop_assert_eq!(set.files().len(), files);
+    }
+}
+
+#[test]
+fn index_extends_when_the_log_grows_and_detects_staleness() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.log");
+    let log = LogOptions::new().schema(schema()).create(&p).unwrap();
+    for step in 0..10 {
+        for k in 0..20u64 {
+            log.append(
+                &Entry::new().key(k).time(step as f64),
+                &payload(step as f64, k as f64, k as u32),
+            )
+            .unwrap();
+        }
+    }
+    // Indexed while the writer is live.
+    let reader = LogReader::open(&p).unwrap();
+    let ipath = Index::path_for(&p, None);
+    let (idx, what) = Index::update(&reader, &ipath, None).unwrap();
+    assert_eq!(what, "built");
+    assert_eq!(idx.records(), 200);
+    // The log grows: the index is extended, scanning only the new part.
+    for step in 10..15 {
+        for k in 0..25u64 {
+            log.append(
+                &Entry::new().key(k).time(step as f64),
+                &payload(step as f64, k as f64, k as u32),
+            )
+            .unwrap();
+        }
+    }
+    let (ext, what) = Index::update(&reader, &ipath, None).unwrap();
+    assert_eq!(what, "extended");
+    let full = Index::build(&reader, None).unwrap();
+    assert_eq!(ext.records(), full.records());
+    assert_eq!(ext.keys(), full.keys());
+    for &k in full.keys() {
+        assert_eq!(ext.offsets(k), full.offsets(k), "key {k}");
+    }
+    let (_, what) = Index::update(&reader, &ipath, None).unwrap();
+    assert_eq!(what, "fresh");
+    // Queries with the extended index, while the writer is still live,
+    // match a scan.
+    let set = LogSet::open(&p, &SetOptions::new()).unwrap();
+    let scan = LogSet::open(&p, &SetOptions::new().no_index(true)).unwrap();
+    for t in [-1.0, 0.0, 3.5, 9.0, 12.0, 14.0, 100.0] {
+        assert_eq!(
+            set.state_at(t, Interpolation::Linear).unwrap(),
+            scan.state_at(t, Interpolation::Linear).unwrap()
+        );
+    }
+    drop((set, scan, reader));
+    log.close().unwrap();
+    // A damaged index is detected and rebuilt.
+    let mut bytes = std::fs::read(&ipath).unwrap();
+    let n = bytes.len();
+    bytes[n / 2] ^= 0x10;
+    std::fs::write(&ipath, &bytes).unwrap();
+    let reader = LogReader::open(&p).unwrap();
+    assert!(
+        matches!(Index::load(&reader, &ipath).unwrap(), IndexState::Stale(why) if why.contains("checksum"))
+    );
+    let (_, what) = Index::update(&reader, &ipath, None).unwrap();
+    assert!(what.starts_with("rebuilt"), "{what}");
+    // An index of another log is stale.
+    let q = dir.path().join("b.log");
+    LogOptions::new().create(&q).unwrap().close().unwrap();
+    let other = LogReader::open(&q).unwrap();
+    assert!(
+        matches!(Index::load(&other, &ipath).unwrap(), IndexState::Stale(why) if why.contains("another log"))
+    );
+    // A recreated log under the same name: stale too.
+    drop(reader);
+    let log = LogOptions::new().schema(schema()).create(&p).unwrap();
+    log.append(&Entry::new().key(1).time(0.0), &payload(0.0, 0.0, 1))
+        .unwrap();
+    log.close().unwrap();
+    let reader = LogReader::open(&p).unwrap();
+    assert!(matches!(
+        Index::load(&reader, &ipath).unwrap(),
+        IndexState::Stale(_)
+    ));
+}
+
+#[test]
+fn read_only_logs_and_index_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("ro.log");
+    let log = LogOptions::new().schema(schema()).create(&p).unwrap();
+    for k in 0..10u64 {
+        log.append(&Entry::new().key(k).time(1.0), &payload(1.0, 2.0, k as u32))
+            .unwrap();
+    }
+    log.close().unwrap();
+    // Read-only file: every query works, nothing is written next to it.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let before: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    let set = LogSet::open(&p, &SetOptions::new()).unwrap();
+    assert_eq!(
+        set.state_at(1.0, Interpolation::None)
+            .unwrap()
+            .entries
+            .len(),
+        10
+    );
+    assert_eq!(set.history(3).unwrap().len(), 1);
+    drop(set);
+    let after: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(before, after, "a query wrote next to the log");
+    // The index goes elsewhere when asked.
+    let idx_dir = tempfile::tempdir().unwrap();
+    let mut set = LogSet::open(&p, &SetOptions::new().index_dir(idx_dir.path())).unwrap();
+    set.build_indexes(None).unwrap();
+    assert!(idx_dir.path().join("ro.log.idx").exists());
+    let set = LogSet::open(&p, &SetOptions::new().index_dir(idx_dir.path())).unwrap();
+    assert!(set.index_notes()[0].1.ends_with("ro.log.idx"));
+    assert_eq!(
+        set.state_at(1.0, Interpolation::None)
+            .unwrap()
+            .entries
+            .len(),
+        10
+    );
+}
+
+#[test]
+fn export_columns_match_the_state_and_the_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = write_run(
+        dir.path(),
+        2,
+        6,
+        &[Ev::Step, Ev::Move(1, 1), Ev::Step, Ev::Delete(0), Ev::Step],
+        true,
+    );
+    let set = LogSet::open(dir.path(), &SetOptions::new()).unwrap();
+    let out = dir.path().join("all");
+    let s = set.export(&out, None, None, Interpolation::None).unwrap();
+    let all = all_records(&paths);
+    assert_eq!(s.rows, all.len() as u64);
+    let names: Vec<&str> = s.files.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["key", "time", "offset", "file", "x", "id"]);
+    let x = DynArray::open_npy(out.join("x.npy")).unwrap();
+    assert_eq!(x.shape(), &[all.len(), 2]);
+    let key = DynArray::open_npy(out.join("key.npy")).unwrap();
+    let file = DynArray::open_npy(out.join("file.npy")).unwrap();
+    for (i, (f, r)) in all.iter().enumerate() {
+        assert_eq!(key.get(i), Some(Scalar::UInt(r.key.unwrap())));
+        assert_eq!(file.get(i), Some(Scalar::UInt(*f as u64)));
+        assert_eq!(
+            x.get(2 * i),
+            Some(Scalar::Float(f64::from_le_bytes(
+                r.payload[..8].try_into().unwrap()
+            )))
+        );
+    }
+    // At a time, only some fields.
+    let at = dir.path().join("at");
+    let s = set
+        .export(
+            &at,
+            Some(1.0),
+            Some(&["id".to_string()]),
+            Interpolation::None,
+        )
+        .unwrap();
+    let state = set.state_at(1.0, Interpolation::None).unwrap();
+    assert_eq!(s.rows, state.entries.len() as u64);
+    assert!(!at.join("x.npy").exists());
+    let id = DynArray::open_npy(at.join("id.npy")).unwrap();
+    for (i, e) in state.entries.iter().enumerate() {
+        assert_eq!(id.get(i), Some(Scalar::UInt(e.key)));
+    }
+    assert!(
+        set.export(&at, None, Some(&["nope".to_string()]), Interpolation::None)
+            .is_err()
+    );
+}
