@@ -3,7 +3,6 @@
 //! incrementally when the log grows, detected as stale when it no longer
 //! matches, and never required.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::format::HEADER_LEN;
@@ -46,6 +45,9 @@ pub struct Index {
     checkpoints: Vec<Checkpoint>,
     min_time: f64,
     max_time: f64,
+    /// Every distinct time of the log is a checkpoint (none were dropped
+    /// to keep the index small).
+    complete: bool,
 }
 
 /// What [`Index::load`] found.
@@ -121,6 +123,7 @@ impl Index {
             checkpoints: Vec::new(),
             min_time: f64::NAN,
             max_time: f64::NAN,
+            complete: true,
         };
         base.extend(reader, progress)
     }
@@ -152,36 +155,51 @@ impl Index {
         if let Some(p) = progress.as_mut() {
             p(covered, covered);
         }
-        // Per-key lists: old lists, then the new offsets (all larger).
-        let mut new_by_key: HashMap<u64, Vec<u64>> = HashMap::new();
-        for s in &seen {
-            if let Some(k) = s.key {
-                new_by_key.entry(k).or_default().push(s.offset);
+        // Per-key lists: old lists, then the new offsets (all larger). A
+        // sort of (key, offset) pairs groups them without a hash map.
+        let mut pairs: Vec<(u64, u64)> = seen.iter().filter_map(|s| s.key.map(|k| (k, s.offset))).collect();
+        pairs.sort_unstable();
+        let mut all_keys: Vec<u64> = Vec::with_capacity(self.keys.len() + 16);
+        {
+            let (mut i, mut j) = (0, 0);
+            while i < self.keys.len() || j < pairs.len() {
+                let a = self.keys.get(i).copied();
+                let b = pairs.get(j).map(|p| p.0);
+                let k = match (a, b) {
+                    (Some(a), Some(b)) => a.min(b),
+                    (Some(a), None) => a,
+                    (None, Some(b)) => b,
+                    (None, None) => break,
+                };
+                all_keys.push(k);
+                while self.keys.get(i) == Some(&k) {
+                    i += 1;
+                }
+                while pairs.get(j).map(|p| p.0) == Some(k) {
+                    j += 1;
+                }
             }
         }
-        let mut all_keys: Vec<u64> = self.keys.clone();
-        all_keys.extend(
-            new_by_key
-                .keys()
-                .filter(|k| self.keys.binary_search(k).is_err()),
-        );
-        all_keys.sort_unstable();
-        let mut lists = Vec::with_capacity(self.lists.len() + seen.len() * 4);
+        let mut lists = Vec::with_capacity(self.lists.len() + pairs.len() * 4);
         let mut starts = Vec::with_capacity(all_keys.len());
+        let mut j = 0;
         for &k in &all_keys {
             starts.push(lists.len() as u64);
             let mut prev = None;
             if let Ok(i) = self.keys.binary_search(&k) {
-                let old = self.list_bytes(i);
-                lists.extend_from_slice(old);
+                lists.extend_from_slice(self.list_bytes(i));
                 prev = self.offsets_of_index(i).last().copied();
             }
-            for &off in new_by_key.get(&k).map(|v| v.as_slice()).unwrap_or(&[]) {
+            while let Some(&(pk, off)) = pairs.get(j) {
+                if pk != k {
+                    break;
+                }
                 match prev {
                     None => put_varint(&mut lists, off),
                     Some(p) => put_varint(&mut lists, off - p),
                 }
                 prev = Some(off);
+                j += 1;
             }
         }
         let (mut min_time, mut max_time) = (self.min_time, self.max_time);
@@ -197,13 +215,8 @@ impl Index {
                 max_time.max(t)
             };
         }
-        let checkpoints = merge_checkpoints(
-            &self.checkpoints,
-            self.covered,
-            self.max_time,
-            &seen,
-            covered,
-        );
+        let (checkpoints, complete) =
+            merge_checkpoints(&self.checkpoints, self.covered, self.max_time, &seen, covered);
         Ok(Index {
             log_created_ns: self.log_created_ns,
             covered,
@@ -216,6 +229,7 @@ impl Index {
             checkpoints,
             min_time,
             max_time,
+            complete: self.complete && complete,
         })
     }
 
@@ -310,17 +324,15 @@ impl Index {
     pub fn bounds(&self, t: f64) -> (u64, u64) {
         let cps = &self.checkpoints;
         let lo = cps.partition_point(|c| c.time <= t);
-        let prefix_end = if lo == 0 {
-            HEADER_LEN
+        let prefix_end = if lo == 0 { HEADER_LEN } else { cps[lo - 1].prefix_end };
+        // With every distinct time a checkpoint, no record has a time in
+        // (t_c, t]: the records with time <= t are those with time <= t_c.
+        let suffix = if self.complete && lo > 0 {
+            Some(&cps[lo - 1])
         } else {
-            cps[lo - 1].prefix_end
+            cps.get(cps.partition_point(|c| c.time < t))
         };
-        let hi = cps.partition_point(|c| c.time < t);
-        let suffix_start = if hi == cps.len() {
-            self.covered
-        } else {
-            cps[hi].suffix_start
-        };
+        let suffix_start = suffix.map_or(self.covered, |c| c.suffix_start);
         (prefix_end, suffix_start.max(prefix_end))
     }
 
@@ -340,6 +352,7 @@ impl Index {
             self.checkpoints.len() as u64,
             self.min_time.to_bits(),
             self.max_time.to_bits(),
+            self.complete as u64,
         ];
         for (i, v) in fields.iter().enumerate() {
             out[16 + 8 * i..24 + 8 * i].copy_from_slice(&v.to_le_bytes());
@@ -426,6 +439,7 @@ impl Index {
             checkpoints,
             min_time: f64::from_bits(u64_at(80)),
             max_time: f64::from_bits(u64_at(88)),
+            complete: u64_at(96) & 1 == 1,
         })
     }
 
@@ -503,7 +517,7 @@ fn merge_checkpoints(
     old_max: f64,
     new: &[Seen],
     covered: u64,
-) -> Vec<Checkpoint> {
+) -> (Vec<Checkpoint>, bool) {
     // First new record with time > t, for the new part: running maxima.
     let mut change: Vec<(f64, u64)> = Vec::new(); // (running max, offset where it first reached it)
     for s in new {
@@ -572,7 +586,8 @@ fn merge_checkpoints(
         });
     }
     out.sort_by(|a, b| a.time.total_cmp(&b.time));
-    if out.len() > MAX_CHECKPOINTS {
+    let complete = out.len() <= MAX_CHECKPOINTS;
+    if !complete {
         // Keep an even spread, always the first and the last.
         let n = out.len();
         let keep: Vec<Checkpoint> = (0..MAX_CHECKPOINTS)
@@ -580,7 +595,7 @@ fn merge_checkpoints(
             .collect();
         out = keep;
     }
-    out
+    (out, complete)
 }
 
 #[cfg(test)]

@@ -119,6 +119,75 @@ pub struct ExportSummary {
     pub files: Vec<(String, PathBuf)>,
 }
 
+/// A hasher for integer keys: one multiply (keys are object ids, not
+/// attacker-chosen; SipHash's protection is not needed and costs 3x).
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ b as u64).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+type KeyMap<V> = std::collections::HashMap<u64, V, std::hash::BuildHasherDefault<KeyHasher>>;
+
+/// Per-key candidates of a scan: a flat table for small keys (object ids
+/// are usually dense: no hashing, and neighbours in the log are
+/// neighbours in memory), a hash map for the rest. The table grows only
+/// while it stays within a few times the keys actually seen, so a stray
+/// huge key cannot make it allocate much.
+#[derive(Default)]
+struct Scratch {
+    dense: Vec<Cand>,
+    used: usize,
+    sparse: KeyMap<Cand>,
+}
+
+impl Scratch {
+    const EMPTY: u64 = u64::MAX;
+
+    fn slot(&mut self, key: u64, file: usize) -> &mut Cand {
+        let fresh = Cand {
+            key,
+            file,
+            best: None,
+            best_t: None,
+            next: None,
+            next_t: None,
+        };
+        let room = 4 * self.used + (1 << 16);
+        if let Ok(k) = usize::try_from(key) {
+            if k < room && key != Self::EMPTY {
+                if k >= self.dense.len() {
+                    let n = (k + 1).max(self.dense.len() * 2).min(room);
+                    self.dense.resize(n, Cand { key: Self::EMPTY, ..fresh });
+                }
+                let c = &mut self.dense[k];
+                if c.key == Self::EMPTY {
+                    *c = fresh;
+                    self.used += 1;
+                }
+                return c;
+            }
+        }
+        self.sparse.entry(key).or_insert(fresh)
+    }
+
+    fn drain_into(self, out: &mut Vec<Cand>) {
+        out.extend(self.dense.into_iter().filter(|c| c.key != Self::EMPTY));
+        out.extend(self.sparse.into_values());
+    }
+}
+
 /// Whether `name` matches the shell wildcard `pattern` (`*` and `?`).
 fn wildcard(pattern: &[u8], name: &[u8]) -> bool {
     match (pattern.first(), name.first()) {
@@ -311,7 +380,7 @@ impl LogSet {
             }
             None => (vec![(HEADER_LEN, u64::MAX)], false),
         };
-        let mut extra: std::collections::HashMap<u64, Cand> = std::collections::HashMap::new();
+        let mut extra = Scratch::default();
         // The time of a candidate found through the index, read once.
         let time_of = |off: Option<u64>, cached: &mut Option<f64>| -> Option<f64> {
             if cached.is_none() {
@@ -337,14 +406,7 @@ impl LogSet {
                 };
                 let slot = match found {
                     Some(i) => &mut out[start + i],
-                    None => extra.entry(key).or_insert(Cand {
-                        key,
-                        file,
-                        best: None,
-                        best_t: None,
-                        next: None,
-                        next_t: None,
-                    }),
+                    None => extra.slot(key, file),
                 };
                 if rt <= t {
                     let better = match time_of(slot.best, &mut slot.best_t) {
@@ -367,7 +429,7 @@ impl LogSet {
                 }
             }
         }
-        out.extend(extra.into_values());
+        extra.drain_into(out);
         Ok(())
     }
 
