@@ -17,3 +17,8 @@ pub mod map;
 pub mod sys;
 
 pub use error::{Error, LockKind, Result};
+
+/// The examples of the README are compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
