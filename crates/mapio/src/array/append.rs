@@ -202,6 +202,11 @@ impl<T: Element> AppendableArray<T> {
 
     /// Appends one row of `row_len` elements (in memory order).
     pub fn push(&mut self, row: &[T]) -> Result<()> {
+        if self.row_len == 0 && row.is_empty() {
+            // Rows of no elements take no bytes, but they are rows.
+            self.rows += 1;
+            return Ok(());
+        }
         if row.len() != self.row_len {
             return Err(Error::invalid(format!(
                 "a row of shape {:?} has {} elements, got {}",
@@ -215,7 +220,8 @@ impl<T: Element> AppendableArray<T> {
 
     /// Appends whole rows (their elements back to back, in memory order).
     /// On a full disk the error comes before anything is written: the rows
-    /// already there are intact.
+    /// already there are intact. (Rows of zero elements cannot be counted
+    /// from a slice: append them with [`push`](Self::push).)
     pub fn extend(&mut self, rows: &[T]) -> Result<()> {
         if self.row_len == 0 {
             if !rows.is_empty() {

@@ -157,7 +157,10 @@ impl Index {
         }
         // Per-key lists: old lists, then the new offsets (all larger). A
         // sort of (key, offset) pairs groups them without a hash map.
-        let mut pairs: Vec<(u64, u64)> = seen.iter().filter_map(|s| s.key.map(|k| (k, s.offset))).collect();
+        let mut pairs: Vec<(u64, u64)> = seen
+            .iter()
+            .filter_map(|s| s.key.map(|k| (k, s.offset)))
+            .collect();
         pairs.sort_unstable();
         let mut all_keys: Vec<u64> = Vec::with_capacity(self.keys.len() + 16);
         {
@@ -215,8 +218,13 @@ impl Index {
                 max_time.max(t)
             };
         }
-        let (checkpoints, complete) =
-            merge_checkpoints(&self.checkpoints, self.covered, self.max_time, &seen, covered);
+        let (checkpoints, complete) = merge_checkpoints(
+            &self.checkpoints,
+            self.covered,
+            self.max_time,
+            &seen,
+            covered,
+        );
         Ok(Index {
             log_created_ns: self.log_created_ns,
             covered,
@@ -324,7 +332,11 @@ impl Index {
     pub fn bounds(&self, t: f64) -> (u64, u64) {
         let cps = &self.checkpoints;
         let lo = cps.partition_point(|c| c.time <= t);
-        let prefix_end = if lo == 0 { HEADER_LEN } else { cps[lo - 1].prefix_end };
+        let prefix_end = if lo == 0 {
+            HEADER_LEN
+        } else {
+            cps[lo - 1].prefix_end
+        };
         // With every distinct time a checkpoint, no record has a time in
         // (t_c, t]: the records with time <= t are those with time <= t_c.
         let suffix = if self.complete && lo > 0 {

@@ -169,7 +169,13 @@ impl Scratch {
             if k < room && key != Self::EMPTY {
                 if k >= self.dense.len() {
                     let n = (k + 1).max(self.dense.len() * 2).min(room);
-                    self.dense.resize(n, Cand { key: Self::EMPTY, ..fresh });
+                    self.dense.resize(
+                        n,
+                        Cand {
+                            key: Self::EMPTY,
+                            ..fresh
+                        },
+                    );
                 }
                 let c = &mut self.dense[k];
                 if c.key == Self::EMPTY {

@@ -268,8 +268,13 @@ fn full_disk_fails_appends_and_keeps_earlier_records() {
     fault::clear();
     assert!(err.is_no_space(), "{err}");
     assert!(n > 0);
-    assert!(log.append(&Entry::new(), b"x").is_err(), "stays failed");
-    drop(log);
+    assert!(
+        log.append(&Entry::new(), b"x").unwrap_err().is_no_space(),
+        "stays full"
+    );
+    // What was committed can still be made durable.
+    assert!(log.sync().unwrap() > format::HEADER_LEN);
+    assert!(log.close().unwrap_err().is_no_space());
     assert_eq!(LogReader::open(&p).unwrap().records().count(), n);
     let (log, report) = Log::open_with_report(&p, &LogOptions::new()).unwrap();
     assert_eq!(report.records, n as u64);

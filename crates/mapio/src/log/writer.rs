@@ -266,7 +266,14 @@ pub(crate) struct Inner {
     capacity: u64,
     step: u64,
     grow: Mutex<()>,
+    /// A flush failed: the log is poisoned (FORMAT.md 1.7).
     failed: OnceLock<String>,
+    /// Allocation failed for a reservation: the log is full. Appends fail;
+    /// what was committed can still be synced and read.
+    full: OnceLock<(String, bool)>,
+    /// The background thread's last allocation failed; it waits for a
+    /// writer to succeed before trying again.
+    bg_failed: AtomicBool,
     bg_requested: AtomicBool,
     bg: Mutex<Background>,
     bg_cv: Condvar,
@@ -299,46 +306,70 @@ impl Inner {
         }
     }
 
-    fn fail(&self, why: String) -> Error {
-        let _ = self.failed.set(why.clone());
-        Error::Poisoned {
-            path: self.path.clone(),
-            first: why,
+    /// Whether appends can go on: not poisoned, not full.
+    fn check_writable(&self) -> Result<()> {
+        self.check_failed()?;
+        match self.full.get() {
+            Some((why, true)) => Err(Error::NoSpace {
+                path: self.path.clone(),
+                offset: self.allocated.load(Ordering::Acquire),
+                requested: 0,
+                source: std::io::Error::new(
+                    std::io::ErrorKind::StorageFull,
+                    format!(
+                        "the log is full since an earlier append ({why}); every record before it is intact and can be synced"
+                    ),
+                ),
+            }),
+            Some((why, false)) => Err(Error::invalid(format!(
+                "{}: the log cannot grow: {why}",
+                self.path.display()
+            ))),
+            None => Ok(()),
         }
     }
 
-    /// Allocates up to at least `end`, a step at a time.
-    fn allocate_to(&self, end: u64) -> Result<()> {
+    /// Allocates up to at least `end`, a step at a time. For a writer
+    /// (`needed`), failure means its reservation can never be written:
+    /// the log is full from then on. For the background thread it only
+    /// means "not ahead of time": writers will try for what they need.
+    fn allocate_to(&self, end: u64, needed: bool) -> Result<()> {
         let _g = self.grow.lock().unwrap_or_else(|e| e.into_inner());
         let have = self.allocated.load(Ordering::Acquire);
         if end <= have {
             return Ok(());
         }
-        self.check_failed()?;
+        self.check_writable()?;
         if end > self.capacity {
-            return Err(self.fail(format!(
-                "the log reached its reserved size of {} bytes; reopen with a larger LogOptions::reserve",
+            let why = format!(
+                "it reached its reserved size of {} bytes; reopen with a larger LogOptions::reserve",
                 self.capacity
-            )));
+            );
+            if needed {
+                let _ = self.full.set((why.clone(), false));
+            }
+            return Err(Error::invalid(format!("{}: {why}", self.path.display())));
         }
         let target = end.max(have + self.step).min(self.capacity);
         let r = match self.map.grow(target) {
-            Err(e) if e.is_no_space() && target > end => self.map.grow(end).map(|_| end),
+            Err(e) if e.is_no_space() && target > end && needed => self.map.grow(end).map(|_| end),
             r => r.map(|_| target),
         };
         match r {
             Ok(now) => {
                 self.allocated.store(now, Ordering::Release);
+                self.bg_failed.store(false, Ordering::Relaxed);
                 if let Ok(w) = self.words() {
                     w.store(OFF_WORD_ALLOCATED, now, Ordering::Relaxed);
                 }
                 Ok(())
             }
             Err(e) => {
-                // The reservation that needed this space can never be
-                // written: the tail is past the allocated end for good.
-                let why = e.to_string();
-                let _ = self.failed.set(why);
+                if needed {
+                    let _ = self.full.set((e.to_string(), e.is_no_space()));
+                } else {
+                    self.bg_failed.store(true, Ordering::Relaxed);
+                }
                 Err(e)
             }
         }
@@ -367,8 +398,9 @@ impl Inner {
             }
             let have = self.allocated.load(Ordering::Acquire);
             // Errors surface to the writer that needs the space.
-            if self.failed.get().is_none() && have < self.capacity {
-                let _ = self.allocate_to(have + self.step);
+            let ok = self.failed.get().is_none() && self.full.get().is_none();
+            if ok && !self.bg_failed.load(Ordering::Relaxed) && have < self.capacity {
+                let _ = self.allocate_to(have + self.step, false);
             }
             self.bg_requested.store(false, Ordering::Release);
         }
@@ -443,7 +475,7 @@ impl Space for Inner {
     }
 
     fn grow_to(&self, end: u64) -> Result<()> {
-        self.allocate_to(end)
+        self.allocate_to(end, true)
     }
 }
 
@@ -629,6 +661,8 @@ impl Log {
             step: opts.step,
             grow: Mutex::new(()),
             failed: OnceLock::new(),
+            full: OnceLock::new(),
+            bg_failed: AtomicBool::new(false),
             bg_requested: AtomicBool::new(false),
             bg: Mutex::new(Background {
                 wanted: false,
@@ -692,7 +726,7 @@ impl Log {
     /// threads at once. On the hot path: one atomic fetch-add, the copy,
     /// and one release store; no lock and no system call.
     pub fn append(&self, entry: &Entry, payload: &[u8]) -> Result<u64> {
-        self.inner.check_failed()?;
+        self.inner.check_writable()?;
         let mut meta = entry.meta();
         let len = self.record_len(&meta, payload.len())?;
         let header_words = self.inner.words()?;
@@ -711,7 +745,7 @@ impl Log {
     /// [`Reservation::commit`]. Dropped without commit, or on a panic
     /// mid-write, it becomes padding that readers step over.
     pub fn reserve(&self, entry: &Entry, payload_len: usize) -> Result<Reservation<'_>> {
-        self.inner.check_failed()?;
+        self.inner.check_writable()?;
         let meta = entry.meta();
         let len = self.record_len(&meta, payload_len)?;
         let header_words = self.inner.words()?;
@@ -762,10 +796,24 @@ impl Log {
     /// Closes the log: writes the end record, syncs, marks the header
     /// clean, and truncates the file after the end record (unless another
     /// process still has it open). Returns the log's final size.
+    ///
+    /// A full log (an append failed for lack of space) is synced, but
+    /// cannot take its end record: `close` then reports the full disk, and
+    /// the next opening recovers it like a crashed one, losing nothing.
     pub fn close(mut self) -> Result<u64> {
         self.inner.check_failed()?;
+        if let Err(e) = self.inner.check_writable() {
+            self.inner.sync()?;
+            return Err(e);
+        }
         let words = self.inner.words()?;
-        let off = core::reserve(words, &*self.inner, format::END_LEN)?;
+        let off = match core::reserve(words, &*self.inner, format::END_LEN) {
+            Ok(off) => off,
+            Err(e) => {
+                self.inner.sync()?;
+                return Err(e);
+            }
+        };
         core::write_end(self.inner.words()?, off);
         let end = off + format::END_LEN;
         self.inner.sync()?;
