@@ -1,0 +1,193 @@
+//! The contenders that need `unsafe`: the raw recipe (the system calls by
+//! hand, C style, with rustix) and the `memmap2` crate, whose map
+//! constructors are `unsafe`.
+//!
+//! # Safety
+//!
+//! A mapping of a file is memory that other processes (and other handles
+//! in this one) can change or shrink behind Rust's back: a `&[u8]` or
+//! `&mut [f64]` over it is sound only while nobody else writes or
+//! truncates the file. Neither the raw recipe nor memmap2 takes any lock
+//! (that is exactly what mapio adds), so these contenders rely on the
+//! benchmark's own promise: every file they touch lives in a private
+//! temporary directory (or a path the caller owns) and no other process or
+//! handle writes or truncates it while it is mapped. Each `unsafe` block
+//! below says which part of that promise, and which property of the
+//! mapping, it relies on.
+#![allow(unsafe_code)]
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::path::Path;
+
+use memmap2::{Mmap, MmapMut};
+use rustix::fs::{FallocateFlags, Mode, OFlags};
+use rustix::mm::{MapFlags, MsyncFlags, ProtFlags};
+
+use crate::random::{BlockReader, block_index};
+use crate::{
+    BLOCK, SumF64, block_checksum, file_len, fill_le_bytes, fill_values, fold_block, short_file,
+};
+
+/// The raw recipe, by hand with rustix, as a C programmer would write it:
+///
+/// 1. `open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0640)`;
+/// 2. `fallocate(fd, 0, 0, len)` (`posix_fallocate`: blocks reserved, file
+///    extended, never sparse);
+/// 3. `mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)`;
+/// 4. store the values through the pointer;
+/// 5. `msync(MS_SYNC)`, `munmap`;
+/// 6. `ftruncate(fd, len)` (cuts a longer file that was there before);
+/// 7. `close`.
+///
+/// No lock is taken and an existing file is not truncated first (step 6
+/// fixes its length at the end).
+pub fn write_raw_recipe(path: &Path, n: usize) -> io::Result<u64> {
+    let len = file_len(n)?;
+    let fd = rustix::fs::open(
+        path,
+        OFlags::CREATE | OFlags::RDWR | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o640),
+    )?;
+    let mut sum = 0;
+    if len > 0 {
+        rustix::fs::fallocate(&fd, FallocateFlags::empty(), 0, len as u64)?;
+        // SAFETY: a fresh mapping anywhere (null hint, no MAP_FIXED), so no
+        // existing memory is replaced; `fd` is open read-write and the file
+        // is `len` bytes long (fallocate above), so every page is backed.
+        let ptr = unsafe {
+            rustix::mm::mmap(
+                std::ptr::null_mut(),
+                len,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::SHARED,
+                &fd,
+                0,
+            )
+        }?;
+        {
+            // SAFETY: `ptr` is the start of a live read-write mapping of
+            // `len = n * 8` bytes, page aligned (so aligned for `f64`), and
+            // any bytes are a valid `f64`. The slice ends before `munmap`
+            // below, and nobody else writes or truncates the file while it
+            // lives (module promise).
+            let values = unsafe { std::slice::from_raw_parts_mut(ptr.cast::<f64>(), n) };
+            sum = fill_values(values, 0);
+        }
+        // SAFETY: `ptr..ptr + len` is exactly the mapping made above, page
+        // aligned; msync reads no memory of ours.
+        let synced = unsafe { rustix::mm::msync(ptr, len, MsyncFlags::SYNC) };
+        // SAFETY: as above; no reference into the mapping outlives this
+        // point (`values` ended with its block).
+        let unmapped = unsafe { rustix::mm::munmap(ptr, len) };
+        synced?;
+        unmapped?;
+    }
+    rustix::fs::ftruncate(&fd, len as u64)?;
+    drop(fd); // close(2)
+    Ok(sum)
+}
+
+/// memmap2: `File` opened read-write with `create` and `truncate`,
+/// `set_len` (`ftruncate`: a sparse file, blocks allocated as pages are
+/// first written), `MmapMut::map_mut`, the values' little-endian bytes
+/// stored into it, `flush()` (`msync(MS_SYNC)`), then drop (`munmap`,
+/// `close`).
+pub fn write_memmap2(path: &Path, n: usize) -> io::Result<u64> {
+    let len = file_len(n)?;
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)?;
+    file.set_len(len as u64)?;
+    if len == 0 {
+        return Ok(0);
+    }
+    // SAFETY: the file is `len` bytes long and nobody else writes or
+    // truncates it while the map lives (module promise).
+    let mut map = unsafe { MmapMut::map_mut(&file)? };
+    let sum = fill_le_bytes(&mut map[..], 0);
+    map.flush()?;
+    drop(map);
+    drop(file);
+    Ok(sum)
+}
+
+/// Maps the whole of `file` read-only with memmap2 (`None` if it is empty:
+/// there is nothing to map).
+fn map_read_only(file: &File) -> io::Result<Option<Mmap>> {
+    if file.metadata()?.len() == 0 {
+        return Ok(None);
+    }
+    // SAFETY: nobody writes or truncates the file while the map lives
+    // (module promise).
+    let map = unsafe { Mmap::map(file)? };
+    Ok(Some(map))
+}
+
+/// memmap2: `Mmap::map` of the whole file and a sum of its first `n`
+/// values, viewed in place as `&[f64]` (`align_to`, no copy) exactly as
+/// mapio's `as_slice()` views them.
+pub fn seq_sum_memmap2(path: &Path, n: usize) -> io::Result<u64> {
+    let len = file_len(n)?;
+    let file = File::open(path)?;
+    let mut s = SumF64::new();
+    if len == 0 {
+        return Ok(s.checksum());
+    }
+    let map = map_read_only(&file)?;
+    let bytes = map
+        .as_deref()
+        .and_then(|m| m.get(..len))
+        .ok_or_else(|| short_file(path, map.as_ref().map_or(0, |m| m.len() as u64), len))?;
+    // SAFETY: every bit pattern of 8 bytes is a valid `f64`, and `align_to`
+    // puts only correctly aligned `f64` in the middle part.
+    let (head, values, tail) = unsafe { bytes.align_to::<f64>() };
+    if !head.is_empty() || !tail.is_empty() {
+        // A mapping is page aligned and `len` is a multiple of 8, so this
+        // does not happen; stay correct anyway.
+        s.add_le_bytes(bytes)?;
+    } else {
+        s.add_values(values);
+    }
+    Ok(s.checksum())
+}
+
+/// memmap2: the whole file as one `Mmap`; a block is a 4 KiB slice of it.
+#[derive(Debug)]
+pub struct Memmap2Blocks {
+    map: Option<Mmap>,
+    len: u64,
+}
+
+impl Memmap2Blocks {
+    /// Opens and maps `path`.
+    pub fn open(path: &Path) -> io::Result<Memmap2Blocks> {
+        let file = File::open(path)?;
+        let map = map_read_only(&file)?;
+        let len = map.as_ref().map_or(0, |m| m.len() as u64);
+        Ok(Memmap2Blocks { map, len })
+    }
+}
+
+impl BlockReader for Memmap2Blocks {
+    fn name(&self) -> &'static str {
+        "memmap2"
+    }
+
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read_blocks(&mut self, offsets: &[u64]) -> io::Result<u64> {
+        let bytes: &[u8] = self.map.as_deref().unwrap_or(&[]);
+        let mut acc = 0u64;
+        for &off in offsets {
+            let i = block_index(off, self.len)?;
+            acc = fold_block(acc, block_checksum(&bytes[i..i + BLOCK]));
+        }
+        Ok(acc)
+    }
+}
