@@ -159,21 +159,17 @@ impl DynArray {
         let shape = match shape {
             Some(s) => {
                 map = map.len(data_bytes(path, s, item)?);
-                s.to_vec()
+                Some(s.to_vec())
             }
+            None => None,
+        };
+        let file = map.open(path)?;
+        let shape = match shape {
+            Some(s) => s,
             None => {
-                let size = std::fs::metadata(path)
-                    .map_err(|e| Error::io(path, "stat", e))?
-                    .len();
-                let avail = size.checked_sub(opts.offset).ok_or_else(|| {
-                    Error::format(
-                        path,
-                        format!(
-                            "offset {} is past the end of the file ({size} bytes)",
-                            opts.offset
-                        ),
-                    )
-                })?;
+                // Everything after the offset, as np.memmap does without a
+                // shape: measured on the open file, not by a second stat.
+                let avail = file.len() as u64;
                 if avail % item as u64 != 0 {
                     return Err(Error::format(
                         path,
@@ -184,13 +180,9 @@ impl DynArray {
                         ),
                     ));
                 }
-                let n = usize::try_from(avail / item as u64)
-                    .map_err(|_| Error::format(path, "file too large"))?;
-                map = map.len(avail);
-                vec![n]
+                vec![(avail / item as u64) as usize]
             }
         };
-        let file = map.open(path)?;
         Self::from_raw(file, opts, dtype, shape)
     }
 
@@ -205,7 +197,7 @@ impl DynArray {
         if (file.len() as u64) < data_len {
             return Err(Error::format(path, "file shorter than the shape needs"));
         }
-        let file_size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        let file_size = file.file_len()?;
         let info = ArrayInfo {
             format: FileFormat::Raw,
             dtype,

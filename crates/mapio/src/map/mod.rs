@@ -225,6 +225,9 @@ pub struct MappedFile {
     /// The caller's length in bytes.
     len: usize,
     closed: bool,
+    /// Written through since the last full flush (close skips a second
+    /// `msync` when nothing is dirty).
+    dirty: std::sync::atomic::AtomicBool,
 }
 
 impl MappedFile {
@@ -270,6 +273,15 @@ impl MappedFile {
         self.len == 0
     }
 
+    /// The size of the whole file now (`fstat`).
+    pub fn file_len(&self) -> Result<u64> {
+        self.core
+            .map
+            .file()
+            .size()
+            .map_err(|e| self.core.io("fstat", e))
+    }
+
     /// The largest length [`set_len`](Self::set_len) can reach without
     /// moving the map (see [`OpenOptions::reserve`]).
     pub fn capacity(&self) -> u64 {
@@ -289,6 +301,7 @@ impl MappedFile {
     pub fn as_mut_slice(&mut self) -> Result<&mut [u8]> {
         let (delta, len) = (self.core.delta, self.len);
         let mode = self.mode;
+        *self.dirty.get_mut() = true;
         match self.core.map.bytes_mut() {
             Some(b) => Ok(b.get_mut(delta..delta + len).unwrap_or(&mut [])),
             None => Err(Error::invalid(format!(
@@ -312,6 +325,7 @@ impl MappedFile {
             )));
         }
         let new = usize::try_from(len).map_err(|_| Error::invalid("length too large"))?;
+        *self.dirty.get_mut() = true;
         if new >= self.len {
             self.core.grow_to(len)?;
         } else {
@@ -341,7 +355,11 @@ impl MappedFile {
     /// not write, so this handle is poisoned: this and every later flush
     /// return an error.
     pub fn flush(&self) -> Result<()> {
-        self.core.flush_range(0, self.len)
+        use std::sync::atomic::Ordering;
+        let was = self.dirty.swap(false, Ordering::AcqRel);
+        self.core.flush_range(0, self.len).inspect_err(|_| {
+            self.dirty.store(was, Ordering::Release);
+        })
     }
 
     /// Like [`flush`](Self::flush) for `len` bytes from `offset` (relative
@@ -394,7 +412,13 @@ impl MappedFile {
     pub fn close(mut self) -> Result<()> {
         self.closed = true;
         if self.mode.writes_file() {
-            self.flush()?;
+            // Pages written and flushed already need no second msync; a
+            // poisoned handle still reports its failure.
+            if self.dirty.load(std::sync::atomic::Ordering::Acquire)
+                || self.core.poisoned.get().is_some()
+            {
+                self.flush()?;
+            }
             self.trim()?;
         }
         Ok(())

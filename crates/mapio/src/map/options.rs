@@ -179,6 +179,9 @@ impl OpenOptions {
             mode: self.mode,
             len,
             closed: false,
+            // A new or extended file's allocation is only durable after a
+            // flush: start dirty in the modes that write.
+            dirty: std::sync::atomic::AtomicBool::new(self.mode.writes_file()),
         };
         self.apply_hints(&f.core, len)?;
         Ok(f)
