@@ -1,0 +1,132 @@
+//! `mapio recover LOG`: make a log that was not closed cleanly clean and
+//! appendable again, keeping every good record.
+
+use std::path::PathBuf;
+
+use mapio::log::{Recovery, ScanReport};
+use serde_json::json;
+
+use super::args::{io_error, open_log};
+use super::info::ranges_json;
+use super::out::{Out, bytes_text};
+use super::progress::Progress;
+use super::{Exit, Outcome};
+
+/// Recover a log after a crash: keep every good record, cover holes and
+/// damage with padding, write an end record, truncate.
+///
+/// Fails with exit code 4 while a writer (or anything else) has the log
+/// open. A log that is already clean is left untouched.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The log
+    pub path: PathBuf,
+    /// Keep only the records before the first damage or hole, dropping
+    /// everything after it (default: step over damage, keep what follows)
+    #[arg(long)]
+    pub stop_at_damage: bool,
+    /// Print one JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: Args) -> Outcome {
+    let path = &args.path;
+    // Look first (read-only): a clean log is left alone, and the count of
+    // records tells what --stop-at-damage drops.
+    let before = {
+        let r = open_log(path, "recover")?;
+        let _p = Progress::spinner("scanning log");
+        let scan = r.scan();
+        (scan, r.closed_cleanly())
+    };
+    let (scan, closed) = before;
+    let already_clean =
+        closed && scan.clean && !scan.live && scan.holes.is_empty() && scan.damaged.is_empty();
+    let (report, changed) = if already_clean {
+        (scan.clone(), false)
+    } else {
+        let recovery = if args.stop_at_damage {
+            Recovery::StopAtDamage
+        } else {
+            Recovery::SkipDamage
+        };
+        let _p = Progress::spinner("recovering log");
+        (mapio::log::recover(path, recovery)?, true)
+    };
+    let file_size = std::fs::metadata(path)
+        .map_err(|e| io_error(path, "stat", e))?
+        .len();
+    let dropped = scan.records.saturating_sub(report.records);
+    let mut out = Out::new();
+    print_report(&mut out, &args, &report, changed, dropped, file_size)?;
+    out.flush()?;
+    Ok(Exit::Ok)
+}
+
+fn print_report(
+    out: &mut Out,
+    args: &Args,
+    r: &ScanReport,
+    changed: bool,
+    dropped: u64,
+    file_size: u64,
+) -> std::io::Result<()> {
+    if args.json {
+        return out.json_doc(&json!({
+            "changed": changed,
+            "records": r.records,
+            "padding": r.padding,
+            "holes": ranges_json(&r.holes),
+            "damaged": ranges_json(&r.damaged),
+            "dropped_records": dropped,
+            "end_offset": r.end_offset,
+            "file_size": file_size,
+            "clean": true,
+        }));
+    }
+    let p = args.path.display();
+    if !changed {
+        out.line(&format!(
+            "{p}: already clean ({} records); nothing to do",
+            r.records
+        ))?;
+        return Ok(());
+    }
+    out.line(&format!(
+        "{p}: kept {} records ({} padding), up to offset {}",
+        r.records, r.padding, r.end_offset
+    ))?;
+    let verb = if args.stop_at_damage {
+        "stopped at"
+    } else {
+        "stepped over"
+    };
+    for h in &r.holes {
+        out.line(&format!(
+            "  {verb} hole {}..{} ({} bytes)",
+            h.from,
+            h.to,
+            h.to - h.from
+        ))?;
+    }
+    for d in &r.damaged {
+        out.line(&format!(
+            "  {verb} damage {}..{} ({} bytes): {}",
+            d.from,
+            d.to,
+            d.to - d.from,
+            d.why
+        ))?;
+    }
+    if args.stop_at_damage && !(r.holes.is_empty() && r.damaged.is_empty()) {
+        out.line(&format!(
+            "  dropped everything from offset {} on: {dropped} good records (--stop-at-damage)",
+            r.end_offset
+        ))?;
+    }
+    out.line(&format!(
+        "the log is now clean and appendable ({})",
+        bytes_text(file_size)
+    ))
+}

@@ -1,0 +1,107 @@
+//! `mapio tail [-f] LOG`: the last records of a log, or follow it live.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use mapio::log::FollowOptions;
+
+use super::args::open_log;
+use super::out::Out;
+use super::records::print_record;
+use super::{Exit, Outcome};
+
+/// Print the last records of a log, or follow it as it grows (-f).
+///
+/// With -f, records are printed as soon as their writer commits them, and
+/// tail exits (0) when the writer closes the log or goes away, or after
+/// --idle-timeout without a new record.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The log
+    pub path: PathBuf,
+    /// Follow the log: print records as they are committed
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// Print the last N records [default: 10; with -f: all, from the start]
+    #[arg(short = 'n', long = "lines", value_name = "N")]
+    pub lines: Option<usize>,
+    /// With -f: skip the records that exist now, print only new ones
+    #[arg(long, requires = "follow", conflicts_with = "lines")]
+    pub from_end: bool,
+    /// With -f: exit after this many seconds without a new record
+    #[arg(long, value_name = "SECS", requires = "follow", value_parser = parse_secs)]
+    pub idle_timeout: Option<Duration>,
+    /// One JSON object per record, per line (as `cat --json`)
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_secs(s: &str) -> Result<Duration, String> {
+    s.parse::<f64>()
+        .ok()
+        .and_then(|x| Duration::try_from_secs_f64(x).ok())
+        .ok_or_else(|| format!("bad duration {s:?}: give seconds, e.g. 5 or 0.5"))
+}
+
+pub fn run(args: Args) -> Outcome {
+    let r = open_log(&args.path, "tail")?;
+    let schema = r.schema();
+    let mut out = Out::new();
+    if !args.follow {
+        let n = args.lines.unwrap_or(10);
+        let mut last = VecDeque::with_capacity(n.min(1 << 16));
+        for rec in r.records() {
+            if last.len() == n {
+                last.pop_front();
+            }
+            if n > 0 {
+                last.push_back(rec);
+            }
+        }
+        for rec in &last {
+            print_record(&mut out, rec, schema, args.json)?;
+        }
+        out.flush()?;
+        return Ok(Exit::Ok);
+    }
+    // `-f -n N`: start at the N-th last record that exists now. The
+    // library's follow starts at the beginning or the end only, so the
+    // records before are read and skipped.
+    let skip_below = match args.lines {
+        Some(n) => {
+            let mut last = VecDeque::with_capacity(n.min(1 << 16) + 1);
+            let mut end = 0;
+            for rec in r.records() {
+                end = rec.next_offset();
+                last.push_back(rec.offset);
+                if last.len() > n {
+                    last.pop_front();
+                }
+            }
+            last.front().copied().unwrap_or(end)
+        }
+        None => 0,
+    };
+    let options = FollowOptions::new()
+        .from_end(args.from_end)
+        .idle_timeout(args.idle_timeout);
+    let mut follow = r.follow(options);
+    for rec in follow.by_ref() {
+        if rec.offset < skip_below {
+            continue;
+        }
+        print_record(&mut out, &rec, schema, args.json)?;
+        out.flush()?;
+    }
+    // The library's follow stops at the first end record when no writer
+    // is attached, even if later sessions appended after it (a log closed,
+    // reopened, appended to and closed again): print what is left.
+    for rec in r.records_from(follow.position()) {
+        if rec.offset >= skip_below {
+            print_record(&mut out, &rec, schema, args.json)?;
+        }
+    }
+    out.flush()?;
+    Ok(Exit::Ok)
+}

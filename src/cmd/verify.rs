@@ -1,0 +1,154 @@
+//! `mapio verify PATH`: check a log record by record (or a `.npy` file's
+//! header and size) without changing it.
+
+use std::path::{Path, PathBuf};
+
+use mapio::array::DynArray;
+use mapio::log::ScanReport;
+use serde_json::json;
+
+use super::args::{Sniffed, has_ext, sniff};
+use super::info::{array_json, ranges_json};
+use super::out::{Out, bytes_text};
+use super::progress::Progress;
+use super::{Exit, Outcome};
+
+/// Check a log (or a .npy file) without changing it.
+///
+/// Logs: every record's checksum is checked; holes (space a crashed writer
+/// reserved and never wrote) are reported as a warning, damaged ranges
+/// make verify exit 1. A .npy file: its header must parse and the file's
+/// size must match it (exit 3 otherwise).
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// A mapio log or a .npy file
+    pub path: PathBuf,
+    /// Print one JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: Args) -> Outcome {
+    let path = &args.path;
+    let is_npy = match sniff(path)? {
+        Sniffed::Npy => true,
+        Sniffed::Log => false,
+        Sniffed::Other(_) => has_ext(path, "npy"),
+    };
+    let mut out = Out::new();
+    let exit = if is_npy {
+        verify_npy(&mut out, path, args.json)?
+    } else {
+        let report = {
+            let _p = Progress::spinner("verifying log");
+            mapio::log::verify(path)?
+        };
+        print_log_report(&mut out, path, &report, args.json)?;
+        if report.is_intact() {
+            Exit::Ok
+        } else {
+            Exit::Damage
+        }
+    };
+    out.flush()?;
+    Ok(exit)
+}
+
+fn verify_npy(out: &mut Out, path: &Path, json: bool) -> anyhow::Result<Exit> {
+    // Opening parses the header and checks that the data fits the file.
+    let a = DynArray::open_npy(path)?;
+    let info = a.info();
+    let end = info.data_offset + info.data_len;
+    if info.file_size != end {
+        return Err(mapio::Error::Corrupt {
+            path: path.to_path_buf(),
+            offset: end,
+            what: format!(
+                "the header describes {} bytes of data from offset {}, ending at {end}, but the \
+                 file has {} bytes: {} bytes too many",
+                info.data_len,
+                info.data_offset,
+                info.file_size,
+                info.file_size - end
+            ),
+        }
+        .into());
+    }
+    if json {
+        let mut v = array_json(info);
+        v["ok"] = true.into();
+        out.json_doc(&v)?;
+    } else {
+        out.line(&format!(
+            "{}: OK: .npy header parses, {} {} data of {} fits the file ({})",
+            path.display(),
+            info.dtype.descr(),
+            super::out::shape_text(&info.shape),
+            bytes_text(info.data_len),
+            bytes_text(info.file_size),
+        ))?;
+    }
+    Ok(Exit::Ok)
+}
+
+fn print_log_report(out: &mut Out, path: &Path, r: &ScanReport, json: bool) -> std::io::Result<()> {
+    if json {
+        return out.json_doc(&json!({
+            "ok": r.is_intact(),
+            "records": r.records,
+            "padding": r.padding,
+            "holes": ranges_json(&r.holes),
+            "damaged": ranges_json(&r.damaged),
+            "clean": r.clean,
+            "live": r.live,
+            "end_offset": r.end_offset,
+            "file_size": r.file_size,
+        }));
+    }
+    let p = path.display();
+    out.line(&format!(
+        "{p}: {} good records, {} padding, up to offset {} (file: {})",
+        r.records,
+        r.padding,
+        r.end_offset,
+        bytes_text(r.file_size)
+    ))?;
+    for h in &r.holes {
+        out.line(&format!(
+            "  warning: hole {}..{} ({} bytes): space reserved by a writer that never wrote it \
+             (stepped over, nothing lost)",
+            h.from,
+            h.to,
+            h.to - h.from
+        ))?;
+    }
+    for d in &r.damaged {
+        out.line(&format!(
+            "  damaged {}..{} ({} bytes): {}",
+            d.from,
+            d.to,
+            d.to - d.from,
+            d.why
+        ))?;
+    }
+    if r.live {
+        out.line("  live: a writer is attached; records may still be arriving")?;
+    } else if r.clean {
+        out.line("  closed cleanly")?;
+    } else {
+        out.line(&format!(
+            "  not closed cleanly (the writer crashed or was killed); `mapio recover {p}` makes \
+             it appendable again, keeping every good record"
+        ))?;
+    }
+    if r.is_intact() {
+        out.line("OK")?;
+    } else {
+        out.line(&format!(
+            "DAMAGED: {} damaged range(s); the good records around them are readable; `mapio \
+             recover {p}` keeps them and covers the damage",
+            r.damaged.len()
+        ))?;
+    }
+    Ok(())
+}

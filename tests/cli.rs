@@ -1,0 +1,1268 @@
+//! Integration tests of the `mapio` binary: every subcommand run as a
+//! process, its stdout, stderr and exit code checked.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mapio::array::DType;
+use mapio::log::{Entry, Flags, Log, LogOptions, Schema};
+use mapio::map::{MappedFile, Mode};
+use serde_json::Value;
+
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", self.stdout))
+    }
+
+    fn json_lines(&self) -> Vec<Value> {
+        self.stdout
+            .lines()
+            .map(|l| {
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l:?}"))
+            })
+            .collect()
+    }
+
+    #[track_caller]
+    fn ok(self) -> Run {
+        assert_eq!(
+            self.code,
+            Some(0),
+            "expected success\nstdout:\n{}\nstderr:\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    #[track_caller]
+    fn fails(self, code: i32) -> Run {
+        assert_eq!(
+            self.code,
+            Some(code),
+            "expected exit {code}\nstdout:\n{}\nstderr:\n{}",
+            self.stdout,
+            self.stderr
+        );
+        if code != 1 {
+            assert!(!self.stderr.is_empty(), "a failure says why on stderr");
+        }
+        self
+    }
+}
+
+fn mapio() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_mapio"));
+    c.stdin(Stdio::null());
+    c
+}
+
+fn run<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Run {
+    let out = mapio().args(args).output().expect("run mapio");
+    Run {
+        code: out.status.code(),
+        stdout: String::from_utf8(out.stdout).expect("utf-8 stdout"),
+        stderr: String::from_utf8(out.stderr).expect("utf-8 stderr"),
+    }
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+fn keys(v: &Value) -> BTreeSet<String> {
+    v.as_object().unwrap().keys().cloned().collect()
+}
+
+fn set(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|s| s.to_string()).collect()
+}
+
+/// What `--fill arange` puts at C-order position i, as `cat --json` prints it.
+fn arange_json(dtype: &str, i: usize) -> Value {
+    let kind = DType::parse(dtype).unwrap().kind();
+    match kind {
+        mapio::array::Kind::Bool => Value::Bool(i % 2 == 1),
+        mapio::array::Kind::Float => serde_json::json!(i as f64),
+        mapio::array::Kind::Complex => serde_json::json!([i as f64, 0.0]),
+        _ => serde_json::json!(i),
+    }
+}
+
+/// Waits until no process holds a lock on `path`. Another test thread may
+/// have forked a child in the instant before this process closed the file:
+/// until that child execs, it holds a copy of the descriptor, and with it
+/// the locks (flock and OFD locks belong to the open file description).
+fn wait_until_released(path: &Path) {
+    let start = Instant::now();
+    loop {
+        let free = MappedFile::options()
+            .mode(Mode::ReadWrite)
+            .open_shared_exclusive(path)
+            .is_ok();
+        if free || start.elapsed() > Duration::from_secs(10) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+// ---------------------------------------------------------------- arrays
+
+#[test]
+fn npy_round_trips_dtypes_orders_shapes() {
+    let dir = tempfile::tempdir().unwrap();
+    let dtypes = [
+        "<f8", "f4", "float64", "i4", ">i4", "u1", "i1", "bool", "c16", "<c8", ">f8", "u8", "i2",
+    ];
+    for dtype in dtypes {
+        for order in ["C", "F"] {
+            for shape in ["3,4", "(2, 3, 2)", "5"] {
+                let path = dir
+                    .path()
+                    .join(format!("a-{}.npy", dtype.replace(['<', '>'], "_")));
+                run(&[
+                    "create",
+                    p(&path),
+                    "--dtype",
+                    dtype,
+                    "--shape",
+                    shape,
+                    "--order",
+                    order,
+                    "--fill",
+                    "arange",
+                    "--force",
+                ])
+                .ok();
+                let info = run(&["info", "--json", p(&path)]).ok().json();
+                let want = DType::parse(dtype).unwrap();
+                assert_eq!(info["dtype"], want.descr());
+                assert_eq!(info["dtype_name"], want.name());
+                assert_eq!(info["format"], "npy");
+                assert_eq!(info["version"], "1.0");
+                let n: usize = info["shape"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|d| d.as_u64().unwrap() as usize)
+                    .product();
+                assert_eq!(info["elements"], n);
+                assert_eq!(
+                    info["fortran_order"],
+                    order == "F",
+                    "{dtype} {order} {shape}"
+                );
+                assert_eq!(
+                    info["data_len"].as_u64().unwrap(),
+                    (n * want.itemsize()) as u64
+                );
+                assert_eq!(
+                    info["file_size"].as_u64().unwrap(),
+                    info["data_offset"].as_u64().unwrap() + info["data_len"].as_u64().unwrap()
+                );
+                let values = run(&["cat", "--json", p(&path)]).ok().json();
+                let values = values.as_array().unwrap();
+                assert_eq!(values.len(), n);
+                for (i, v) in values.iter().enumerate() {
+                    assert_eq!(*v, arange_json(dtype, i), "{dtype} {order} {shape} [{i}]");
+                }
+                // The text form: one element per line, as NumPy prints them.
+                let text = run(&["cat", p(&path)]).ok().stdout;
+                assert_eq!(text.lines().count(), n);
+            }
+        }
+    }
+}
+
+#[test]
+fn npy_text_output_is_numpy_like() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.npy");
+    for (dtype, want) in [
+        ("f8", "0.0\n1.0\n2.0\n"),
+        ("i4", "0\n1\n2\n"),
+        ("bool", "False\nTrue\nFalse\n"),
+        ("c16", "0j\n(1+0j)\n(2+0j)\n"),
+    ] {
+        run(&[
+            "create",
+            p(&path),
+            "--dtype",
+            dtype,
+            "--shape",
+            "3",
+            "--fill",
+            "arange",
+            "-f",
+        ])
+        .ok();
+        assert_eq!(run(&["cat", p(&path)]).ok().stdout, want, "{dtype}");
+    }
+}
+
+#[test]
+fn raw_round_trips_with_offset_and_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data.bin");
+    for (dtype, order) in [("u2", "F"), (">f4", "C"), ("i8", "F"), ("bool", "C")] {
+        run(&[
+            "create",
+            p(&path),
+            "--dtype",
+            dtype,
+            "--shape",
+            "3,2",
+            "--order",
+            order,
+            "--offset",
+            "10",
+            "--fill",
+            "arange",
+            "--force",
+        ])
+        .ok();
+        let size = std::fs::metadata(&path).unwrap().len();
+        let item = DType::parse(dtype).unwrap().itemsize() as u64;
+        assert_eq!(size, 10 + 6 * item);
+        let layout = [
+            "--dtype", dtype, "--shape", "(3, 2)", "--offset", "10", "--order", order,
+        ];
+        let mut args = vec!["info", "--json", p(&path)];
+        args.extend(layout);
+        let info = run(&args).ok().json();
+        assert_eq!(info["format"], "raw");
+        assert_eq!(info["data_offset"], 10);
+        assert_eq!(info["fortran_order"], order == "F");
+        assert_eq!(info["shape"], serde_json::json!([3, 2]));
+        assert_eq!(info["file_size"], size);
+        let mut args = vec!["cat", "--json", p(&path)];
+        args.extend(layout);
+        let values = run(&args).ok().json();
+        let want: Vec<Value> = (0..6).map(|i| arange_json(dtype, i)).collect();
+        assert_eq!(values, Value::Array(want), "{dtype} {order}");
+    }
+    // Without a shape: 1-d, everything after the offset.
+    run(&[
+        "create",
+        p(&path),
+        "--dtype",
+        "i4",
+        "--shape",
+        "7",
+        "--fill",
+        "arange",
+        "-f",
+    ])
+    .ok();
+    let info = run(&["info", "--json", p(&path), "--dtype", "i4", "--offset", "8"])
+        .ok()
+        .json();
+    assert_eq!(info["shape"], serde_json::json!([5]));
+    let v = run(&["cat", "--json", p(&path), "--dtype", "i4", "--offset", "8"])
+        .ok()
+        .json();
+    assert_eq!(v, serde_json::json!([2, 3, 4, 5, 6]));
+}
+
+#[test]
+fn zero_d_and_empty_arrays() {
+    let dir = tempfile::tempdir().unwrap();
+    let scalar = dir.path().join("s.npy");
+    run(&[
+        "create",
+        p(&scalar),
+        "--dtype",
+        "f8",
+        "--shape",
+        "()",
+        "--fill",
+        "arange",
+    ])
+    .ok();
+    let info = run(&["info", "--json", p(&scalar)]).ok().json();
+    assert_eq!(info["shape"], serde_json::json!([]));
+    assert_eq!(info["elements"], 1);
+    assert_eq!(run(&["cat", p(&scalar)]).ok().stdout, "0.0\n");
+    assert_eq!(
+        run(&["cat", "--json", p(&scalar)]).ok().json(),
+        serde_json::json!([0.0])
+    );
+
+    let empty = dir.path().join("e.npy");
+    run(&["create", p(&empty), "--dtype", "u1", "--shape", "0,5"]).ok();
+    let info = run(&["info", "--json", p(&empty)]).ok().json();
+    assert_eq!(info["shape"], serde_json::json!([0, 5]));
+    assert_eq!(info["elements"], 0);
+    assert_eq!(info["data_len"], 0);
+    assert_eq!(run(&["cat", p(&empty)]).ok().stdout, "");
+    assert_eq!(
+        run(&["cat", "--json", p(&empty)]).ok().json(),
+        serde_json::json!([])
+    );
+    run(&["verify", p(&empty)]).ok();
+
+    let raw0 = dir.path().join("s.raw");
+    run(&[
+        "create",
+        p(&raw0),
+        "--dtype",
+        "i2",
+        "--shape",
+        "[]",
+        "--fill",
+        "arange",
+    ])
+    .ok();
+    assert_eq!(std::fs::metadata(&raw0).unwrap().len(), 2);
+    let v = run(&["cat", "--json", p(&raw0), "--dtype", "i2", "--shape", "()"])
+        .ok()
+        .json();
+    assert_eq!(v, serde_json::json!([0]));
+
+    let raw_empty = dir.path().join("e.raw");
+    run(&["create", p(&raw_empty), "--dtype", "f4", "--shape", "0"]).ok();
+    let info = run(&["info", "--json", p(&raw_empty), "--dtype", "f4"])
+        .ok()
+        .json();
+    assert_eq!(info["shape"], serde_json::json!([0]));
+    assert_eq!(
+        run(&["cat", "--json", p(&raw_empty), "--dtype", "f4"])
+            .ok()
+            .json(),
+        serde_json::json!([])
+    );
+}
+
+#[test]
+fn info_json_keys_are_exactly_the_documented_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let npy = dir.path().join("a.npy");
+    let create = run(&[
+        "create",
+        "--json",
+        p(&npy),
+        "--dtype",
+        "f8",
+        "--shape",
+        "2,2",
+    ])
+    .ok()
+    .json();
+    let array_keys = [
+        "format",
+        "dtype",
+        "dtype_name",
+        "shape",
+        "fortran_order",
+        "data_offset",
+        "data_len",
+        "file_size",
+        "elements",
+    ];
+    let mut npy_keys = set(&array_keys);
+    npy_keys.insert("version".into());
+    assert_eq!(keys(&create), npy_keys);
+    let info = run(&["info", "--json", p(&npy)]).ok().json();
+    assert_eq!(keys(&info), npy_keys);
+    assert_eq!(create, info);
+
+    let raw = dir.path().join("a.bin");
+    run(&["create", p(&raw), "--dtype", "u1", "--shape", "16"]).ok();
+    let info = run(&["info", "--json", p(&raw), "--dtype", "u1"])
+        .ok()
+        .json();
+    assert_eq!(keys(&info), set(&array_keys));
+
+    let log = dir.path().join("run.log");
+    write_log(&log, 3, 2);
+    let info = run(&["info", "--json", p(&log)]).ok().json();
+    assert_eq!(
+        keys(&info),
+        set(&[
+            "format",
+            "version",
+            "records",
+            "padding",
+            "bytes",
+            "file_size",
+            "keys",
+            "time_range",
+            "clean",
+            "live",
+            "sessions",
+            "holes",
+            "damaged",
+            "schema",
+        ])
+    );
+    for f in info["schema"].as_array().unwrap() {
+        assert_eq!(keys(f), set(&["name", "dtype", "count", "offset"]));
+    }
+}
+
+#[test]
+fn human_info_is_aligned_key_value_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let npy = dir.path().join("a.npy");
+    let out = run(&[
+        "create",
+        p(&npy),
+        "--dtype",
+        ">i4",
+        "--shape",
+        "3,4",
+        "--order",
+        "F",
+    ])
+    .ok()
+    .stdout;
+    assert!(out.contains(">i4 (int32)"), "{out}");
+    assert!(out.contains("(3, 4)"), "{out}");
+    let info = run(&["info", p(&npy)]).ok().stdout;
+    let cols: BTreeSet<usize> = info
+        .lines()
+        .map(|l| {
+            let colon = l.find(':').unwrap();
+            colon + l[colon + 1..].find(|c| c != ' ').unwrap()
+        })
+        .collect();
+    assert_eq!(cols.len(), 1, "values start in one column:\n{info}");
+}
+
+#[test]
+fn cat_slice() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.npy");
+    run(&[
+        "create",
+        p(&path),
+        "--dtype",
+        "i8",
+        "--shape",
+        "4,5",
+        "--order",
+        "F",
+        "--fill",
+        "arange",
+    ])
+    .ok();
+    let get = |slice: &str| {
+        run(&["cat", "--json", p(&path), "--slice", slice])
+            .ok()
+            .json()
+    };
+    assert_eq!(get("3:7"), serde_json::json!([3, 4, 5, 6]));
+    assert_eq!(get(":3"), serde_json::json!([0, 1, 2]));
+    assert_eq!(get("-2:"), serde_json::json!([18, 19]));
+    assert_eq!(get("18:100"), serde_json::json!([18, 19]));
+    assert_eq!(get("7:3"), serde_json::json!([]));
+    assert_eq!(get("0:10:4"), serde_json::json!([0, 4, 8]));
+    assert_eq!(get("12"), serde_json::json!([12]));
+    assert_eq!(
+        run(&["cat", p(&path), "--slice", "1:3"]).ok().stdout,
+        "1\n2\n"
+    );
+    let r = run(&["cat", p(&path), "--slice", "20"]).fails(2);
+    assert!(r.stderr.contains("out of range"), "{}", r.stderr);
+    let r = run(&["cat", p(&path), "--slice", "a:b"]).fails(2);
+    assert!(r.stderr.contains("a:b"), "{}", r.stderr);
+}
+
+#[test]
+fn nan_and_inf_are_strings_in_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f.bin");
+    let mut bytes = Vec::new();
+    for x in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1.5] {
+        bytes.extend_from_slice(&x.to_le_bytes());
+    }
+    std::fs::write(&path, bytes).unwrap();
+    let v = run(&["cat", "--json", p(&path), "--dtype", "<f8"])
+        .ok()
+        .json();
+    assert_eq!(v, serde_json::json!(["nan", "inf", "-inf", 1.5]));
+    let t = run(&["cat", p(&path), "--dtype", "<f8"]).ok().stdout;
+    assert_eq!(t, "nan\ninf\n-inf\n1.5\n");
+}
+
+#[test]
+fn bad_dtype_and_shape_are_usage_errors_naming_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.npy");
+    let r = run(&["create", p(&path), "--dtype", "f2", "--shape", "3"]).fails(2);
+    assert!(
+        r.stderr.contains("f2") && r.stderr.contains("float16"),
+        "{}",
+        r.stderr
+    );
+    let r = run(&["create", p(&path), "--dtype", "blah", "--shape", "3"]).fails(2);
+    assert!(r.stderr.contains("blah"), "{}", r.stderr);
+    let r = run(&["create", p(&path), "--dtype", "i3", "--shape", "3"]).fails(2);
+    assert!(r.stderr.contains("i3"), "{}", r.stderr);
+    let r = run(&["create", p(&path), "--dtype", "f8", "--shape", "3,x"]).fails(2);
+    assert!(
+        r.stderr.contains("3,x") && r.stderr.contains("\"x\""),
+        "{}",
+        r.stderr
+    );
+    let r = run(&["create", p(&path), "--dtype", "f8", "--shape", "(3,4]"]).fails(2);
+    assert!(r.stderr.contains("shape"), "{}", r.stderr);
+    let r = run(&["create", p(&path), "--dtype", "f8", "--shape", "-1"]).fails(2);
+    assert!(r.stderr.contains("shape"), "{}", r.stderr);
+    let r = run(&[
+        "create",
+        p(&path),
+        "--dtype",
+        "f8",
+        "--shape",
+        "3",
+        "--order",
+        "X",
+    ])
+    .fails(2);
+    assert!(r.stderr.contains("order"), "{}", r.stderr);
+    let r = run(&[
+        "create",
+        p(&path),
+        "--dtype",
+        "f8",
+        "--shape",
+        "3",
+        "--offset",
+        "8",
+    ])
+    .fails(2);
+    assert!(r.stderr.contains("--offset"), "{}", r.stderr);
+    assert!(!path.exists(), "nothing created on a usage error");
+
+    // A raw layout that does not fit the file: the file is wrong for it (3).
+    let raw = dir.path().join("five.bin");
+    std::fs::write(&raw, [0u8; 5]).unwrap();
+    let r = run(&["info", p(&raw), "--dtype", "f8"]).fails(3);
+    assert!(
+        r.stderr.contains("five.bin") && r.stderr.contains("<f8"),
+        "{}",
+        r.stderr
+    );
+    // Raw data without --dtype: say how to read it.
+    let r = run(&["info", p(&raw)]).fails(2);
+    assert!(r.stderr.contains("--dtype"), "{}", r.stderr);
+    // Raw layout flags need --dtype.
+    run(&["info", p(&raw), "--shape", "5"]).fails(2);
+    // Array-only and log-only options on the wrong kind of file.
+    run(&["create", p(&path), "--dtype", "f8", "--shape", "3"]).ok();
+    let r = run(&["cat", p(&path), "--key", "3"]).fails(2);
+    assert!(r.stderr.contains("--key"), "{}", r.stderr);
+    let r = run(&["tail", p(&path)]).fails(2);
+    assert!(r.stderr.contains("not a log"), "{}", r.stderr);
+}
+
+#[test]
+fn create_refuses_to_overwrite_without_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.npy");
+    run(&[
+        "create",
+        p(&path),
+        "--dtype",
+        "f8",
+        "--shape",
+        "3",
+        "--fill",
+        "arange",
+    ])
+    .ok();
+    let r = run(&["create", p(&path), "--dtype", "f8", "--shape", "3"]).fails(6);
+    assert!(
+        r.stderr.contains("--force") && r.stderr.contains("a.npy"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        run(&["cat", "--json", p(&path)]).ok().json(),
+        serde_json::json!([0.0, 1.0, 2.0])
+    );
+    run(&[
+        "create",
+        p(&path),
+        "--dtype",
+        "f8",
+        "--shape",
+        "3",
+        "--force",
+    ])
+    .ok();
+    assert_eq!(
+        run(&["cat", "--json", p(&path)]).ok().json(),
+        serde_json::json!([0.0, 0.0, 0.0])
+    );
+}
+
+#[test]
+fn no_space_exits_5_and_leaves_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("huge.npy");
+    // 800 TB: more than any test machine's disk (or its largest file).
+    let r = run(&[
+        "create",
+        p(&path),
+        "--dtype",
+        "f8",
+        "--shape",
+        "100000000000000",
+    ])
+    .fails(5);
+    assert!(
+        r.stderr.contains("huge.npy") && r.stderr.contains("no space"),
+        "{}",
+        r.stderr
+    );
+    assert!(!path.exists(), "the failed file is removed");
+    // A shape no file can hold is a usage error, caught before any I/O.
+    let r = run(&[
+        "create",
+        p(&path),
+        "--dtype",
+        "f8",
+        "--shape",
+        "10000000000,10000000000",
+    ])
+    .fails(2);
+    assert!(r.stderr.contains("too large"), "{}", r.stderr);
+}
+
+#[test]
+fn missing_file_exits_6_and_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nope.npy");
+    for cmd in ["info", "cat", "verify", "recover", "tail"] {
+        let r = run(&[cmd, p(&path)]).fails(6);
+        assert!(r.stderr.starts_with("mapio: "), "{}", r.stderr);
+        assert!(r.stderr.contains("nope.npy"), "{cmd}: {}", r.stderr);
+        assert!(r.stdout.is_empty());
+    }
+    let r = run(&["info", p(&path), "--dtype", "f8"]).fails(6);
+    assert!(r.stderr.contains("nope.npy"), "{}", r.stderr);
+}
+
+#[test]
+fn truncated_npy_exits_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.npy");
+    run(&["create", p(&path), "--dtype", "f8", "--shape", "10"]).ok();
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() - 8]).unwrap();
+    for cmd in ["info", "cat", "verify"] {
+        let r = run(&[cmd, p(&path)]).fails(3);
+        assert!(
+            r.stderr.contains("a.npy") && r.stderr.contains("truncated"),
+            "{}",
+            r.stderr
+        );
+    }
+    // Cut inside the header.
+    std::fs::write(&path, &bytes[..40]).unwrap();
+    let r = run(&["info", p(&path)]).fails(3);
+    assert!(r.stderr.contains("a.npy"), "{}", r.stderr);
+    // Bytes past the data: verify complains, info still reads it.
+    let mut long = bytes.clone();
+    long.extend_from_slice(b"junk");
+    std::fs::write(&path, &long).unwrap();
+    run(&["info", p(&path)]).ok();
+    let r = run(&["verify", p(&path)]).fails(3);
+    assert!(r.stderr.contains("too many"), "{}", r.stderr);
+}
+
+#[test]
+fn locked_file_exits_4() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.npy");
+    run(&["create", p(&path), "--dtype", "f8", "--shape", "10"]).ok();
+    let held = MappedFile::open(&path, Mode::ReadWrite).unwrap();
+    let r = run(&["info", p(&path)]).fails(4);
+    assert!(r.stderr.contains("locked"), "{}", r.stderr);
+    assert!(r.stderr.contains("a.npy"), "{}", r.stderr);
+    run(&["cat", p(&path)]).fails(4);
+    drop(held);
+    wait_until_released(&path);
+    run(&["info", p(&path)]).ok();
+
+    let raw = dir.path().join("b.bin");
+    let _held = MappedFile::create(&raw, 64).unwrap();
+    let r = run(&["info", p(&raw), "--dtype", "u1"]).fails(4);
+    assert!(r.stderr.contains("locked"), "{}", r.stderr);
+}
+
+#[test]
+fn help_documents_exit_codes() {
+    let r = run(&["--help"]).ok();
+    for code in ["0 ", "1 ", "2 ", "3 ", "4 ", "5 ", "6 "] {
+        assert!(r.stdout.contains(&format!("  {code}")), "{}", r.stdout);
+    }
+    assert!(r.stdout.contains("locked"));
+    run(&["no-such-command"]).fails(2);
+    run::<&str>(&[]).fails(2);
+}
+
+#[test]
+fn broken_pipe_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.npy");
+    run(&[
+        "create",
+        p(&path),
+        "--dtype",
+        "f8",
+        "--shape",
+        "2000000",
+        "--fill",
+        "arange",
+    ])
+    .ok();
+    for json in [false, true] {
+        let mut cmd = mapio();
+        cmd.arg("cat").arg(&path);
+        if json {
+            cmd.arg("--json");
+        }
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut reader = BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        reader.read_line(&mut first).unwrap();
+        if !json {
+            assert_eq!(first, "0.0\n");
+        }
+        drop(reader); // as `head -1` exits
+        let start = Instant::now();
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if start.elapsed() > Duration::from_secs(60) {
+                child.kill().unwrap();
+                let _ = child.wait();
+                panic!("mapio cat kept running after its stdout was closed");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        assert_eq!(status.code(), Some(0), "{status:?}; stderr: {stderr}");
+        assert_eq!(stderr, "", "a closed pipe is not an error");
+    }
+}
+
+// ------------------------------------------------------------------ logs
+
+fn schema() -> Schema {
+    Schema::new()
+        .field(
+            "pos",
+            DType::F64.with_byte_order(mapio::array::ByteOrder::Little),
+            3,
+        )
+        .unwrap()
+        .field(
+            "mass",
+            DType::F32.with_byte_order(mapio::array::ByteOrder::Little),
+            1,
+        )
+        .unwrap()
+}
+
+fn payload(key: u64, step: u64) -> Vec<u8> {
+    let mut b = Vec::new();
+    for x in [key as f64, step as f64, (key * step) as f64] {
+        b.extend_from_slice(&x.to_le_bytes());
+    }
+    b.extend_from_slice(&(key as f32 + 0.5).to_le_bytes());
+    b
+}
+
+fn options() -> LogOptions {
+    LogOptions::new()
+        .schema(schema())
+        .step(1 << 20)
+        .background_allocation(false)
+}
+
+fn append(log: &Log, key: u64, step: u64) -> u64 {
+    let flags = if step == 0 {
+        Flags::CREATE
+    } else {
+        Flags::NONE
+    };
+    log.append(
+        &Entry::new().key(key).time(step as f64 * 0.5).flags(flags),
+        &payload(key, step),
+    )
+    .unwrap()
+}
+
+/// A closed log of `keys` keys × `steps` steps, step-major.
+fn write_log(path: &Path, keys: u64, steps: u64) {
+    let log = options().create(path).unwrap();
+    for step in 0..steps {
+        for key in 0..keys {
+            append(&log, key, step);
+        }
+    }
+    log.close().unwrap();
+}
+
+#[test]
+fn log_info() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.log");
+    write_log(&path, 4, 5);
+    let info = run(&["info", "--json", p(&path)]).ok().json();
+    assert_eq!(info["format"], "mapio-log");
+    assert_eq!(info["version"], 1);
+    assert_eq!(info["records"], 20);
+    assert_eq!(info["keys"], 4);
+    assert_eq!(info["time_range"], serde_json::json!([0.0, 2.0]));
+    assert_eq!(info["clean"], true);
+    assert_eq!(info["live"], false);
+    assert_eq!(info["sessions"], 1);
+    assert_eq!(info["holes"], 0);
+    assert_eq!(info["damaged"], serde_json::json!([]));
+    assert_eq!(info["bytes"], info["file_size"]);
+    assert_eq!(
+        info["schema"],
+        serde_json::json!([
+            {"name": "pos", "dtype": "<f8", "count": 3, "offset": 0},
+            {"name": "mass", "dtype": "<f4", "count": 1, "offset": 24},
+        ])
+    );
+    let text = run(&["info", p(&path)]).ok().stdout;
+    assert!(text.contains("closed cleanly"), "{text}");
+    assert!(text.contains("pos <f8[3]"), "{text}");
+}
+
+#[test]
+fn log_cat_json_text_key_from_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.log");
+    write_log(&path, 3, 4);
+    let lines = run(&["cat", "--json", p(&path)]).ok().json_lines();
+    assert_eq!(lines.len(), 12);
+    let mut prev_of = std::collections::HashMap::new();
+    for (i, rec) in lines.iter().enumerate() {
+        let (step, key) = (i as u64 / 3, i as u64 % 3);
+        for k in [
+            "offset",
+            "len",
+            "key",
+            "prev",
+            "time",
+            "flags",
+            "payload_len",
+            "fields",
+        ] {
+            assert!(rec.get(k).is_some(), "{k} missing in {rec}");
+        }
+        assert_eq!(rec["key"], key);
+        assert_eq!(rec["time"], step as f64 * 0.5);
+        assert_eq!(rec["payload_len"], 28);
+        assert_eq!(
+            rec["flags"],
+            if step == 0 {
+                serde_json::json!(["create"])
+            } else {
+                serde_json::json!([])
+            }
+        );
+        assert_eq!(
+            rec["fields"],
+            serde_json::json!({
+                "pos": [key as f64, step as f64, (key * step) as f64],
+                "mass": key as f64 + 0.5,
+            })
+        );
+        // History chains: prev is the key's previous record (0 for the first).
+        let offset = rec["offset"].as_u64().unwrap();
+        assert_eq!(rec["prev"], prev_of.get(&key).copied().unwrap_or(0u64));
+        prev_of.insert(key, offset);
+    }
+    let text = run(&["cat", p(&path)]).ok().stdout;
+    assert_eq!(text.lines().count(), 12);
+    assert!(text.lines().next().unwrap().contains("key=0"), "{text}");
+    assert!(text.contains("pos=[1.0, 2.0, 2.0] mass=1.5"), "{text}");
+    assert!(text.contains("flags=create"), "{text}");
+
+    let history = run(&["cat", "--json", "--key", "1", p(&path)])
+        .ok()
+        .json_lines();
+    assert_eq!(history.len(), 4);
+    for (step, rec) in history.iter().enumerate() {
+        assert_eq!(rec["key"], 1);
+        assert_eq!(rec["time"], step as f64 * 0.5);
+    }
+    assert_eq!(run(&["cat", "--key", "99", p(&path)]).ok().stdout, "");
+
+    let third = lines[2]["offset"].as_u64().unwrap().to_string();
+    let from = run(&["cat", "--json", "--from", &third, "--limit", "2", p(&path)])
+        .ok()
+        .json_lines();
+    assert_eq!(from.len(), 2);
+    assert_eq!(from[0], lines[2]);
+    assert_eq!(from[1], lines[3]);
+    run(&["cat", "--slice", "1:2", p(&path)]).fails(2);
+}
+
+#[test]
+fn log_without_schema_prints_payload_hex() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("raw.log");
+    let log = LogOptions::new()
+        .step(1 << 20)
+        .background_allocation(false)
+        .create(&path)
+        .unwrap();
+    log.append(&Entry::new(), b"\x01\x02hello").unwrap();
+    log.append(&Entry::new().flags(Flags(0x10) | Flags::EXIT), &[0xab; 100])
+        .unwrap();
+    log.close().unwrap();
+    let lines = run(&["cat", "--json", p(&path)]).ok().json_lines();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["payload_hex"], "010268656c6c6f");
+    assert_eq!(lines[0]["key"], Value::Null);
+    assert_eq!(lines[0]["time"], Value::Null);
+    assert_eq!(lines[0]["fields"], Value::Null);
+    assert_eq!(lines[1]["payload_len"], 100);
+    assert_eq!(lines[1]["payload_hex"].as_str().unwrap().len(), 128);
+    assert_eq!(lines[1]["flags"], serde_json::json!(["exit", 16]));
+    let info = run(&["info", "--json", p(&path)]).ok().json();
+    assert_eq!(info["schema"], serde_json::json!([]));
+    assert_eq!(info["time_range"], Value::Null);
+}
+
+/// Offset of the middle record of a log, by `cat --json`.
+fn middle_record(path: &Path) -> (u64, usize) {
+    let lines = run(&["cat", "--json", p(path)]).ok().json_lines();
+    let mid = &lines[lines.len() / 2];
+    (mid["offset"].as_u64().unwrap(), lines.len())
+}
+
+#[test]
+fn verify_detects_damage_and_recover_repairs_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.log");
+    write_log(&path, 5, 10);
+    let v = run(&["verify", "--json", p(&path)]).ok().json();
+    for k in [
+        "ok",
+        "records",
+        "padding",
+        "holes",
+        "damaged",
+        "clean",
+        "end_offset",
+        "file_size",
+    ] {
+        assert!(v.get(k).is_some(), "{k} missing in {v}");
+    }
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["records"], 50);
+    assert_eq!(v["clean"], true);
+    assert!(run(&["verify", p(&path)]).ok().stdout.contains("OK"));
+
+    // Flip one byte of the middle record's checksum.
+    let (off, n) = middle_record(&path);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[off as usize + 8] ^= 0xff;
+    std::fs::write(&path, &bytes).unwrap();
+
+    let r = run(&["verify", "--json", p(&path)]).fails(1);
+    let v = r.json();
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["records"], 49);
+    let damaged = v["damaged"].as_array().unwrap();
+    assert_eq!(damaged.len(), 1, "{v}");
+    assert_eq!(damaged[0]["from"], off);
+    assert!(damaged[0]["to"].as_u64().unwrap() > off);
+    assert!(!damaged[0]["why"].as_str().unwrap().is_empty());
+    let text = run(&["verify", p(&path)]).fails(1).stdout;
+    assert!(
+        text.contains("DAMAGED") && text.contains("mapio recover"),
+        "{text}"
+    );
+    // The other records are still readable.
+    assert_eq!(
+        run(&["cat", "--json", p(&path)]).ok().json_lines().len(),
+        n - 1
+    );
+
+    let rec = run(&["recover", "--json", p(&path)]).ok().json();
+    assert_eq!(rec["records"], 49);
+    assert_eq!(rec["changed"], true);
+    assert_eq!(rec["damaged"].as_array().unwrap().len(), 1);
+    let v = run(&["verify", "--json", p(&path)]).ok().json();
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["clean"], true);
+    assert_eq!(v["records"], 49);
+    let text = run(&["recover", p(&path)]).ok().stdout;
+    assert!(text.contains("already clean"), "{text}");
+}
+
+#[test]
+fn recover_stop_at_damage_drops_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.log");
+    write_log(&path, 2, 10);
+    let (off, _) = middle_record(&path);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[off as usize + 8] ^= 0xff;
+    std::fs::write(&path, &bytes).unwrap();
+    let text = run(&["recover", "--stop-at-damage", p(&path)]).ok().stdout;
+    assert!(text.contains("dropped"), "{text}");
+    let v = run(&["verify", "--json", p(&path)]).ok().json();
+    assert_eq!(v["records"], 10);
+    assert_eq!(v["clean"], true);
+}
+
+#[test]
+fn unclean_log_verifies_with_a_warning_and_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.log");
+    let log = options().create(&path).unwrap();
+    for key in 0..6 {
+        append(&log, key, 0);
+    }
+    // A reservation never committed: a hole the crashed writer left.
+    let hole = log.reserve(&Entry::new().key(9), 8).unwrap();
+    std::mem::forget(hole);
+    append(&log, 1, 1);
+    drop(log); // no close: as if the process died
+    wait_until_released(&path);
+
+    let v = run(&["verify", "--json", p(&path)]).ok().json();
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["clean"], false);
+    assert_eq!(v["records"], 7);
+    let text = run(&["verify", p(&path)]).ok().stdout;
+    assert!(text.contains("not closed cleanly"), "{text}");
+    let info = run(&["info", "--json", p(&path)]).ok().json();
+    assert_eq!(info["clean"], false);
+    let rec = run(&["recover", p(&path)]).ok().stdout;
+    assert!(rec.contains("now clean"), "{rec}");
+    let v = run(&["verify", "--json", p(&path)]).ok().json();
+    assert_eq!(v["clean"], true);
+    assert_eq!(v["records"], 7);
+    let info = run(&["info", "--json", p(&path)]).ok().json();
+    assert_eq!(info["clean"], true);
+    assert_eq!(info["sessions"], 2);
+}
+
+#[test]
+fn recover_while_a_writer_holds_the_log_exits_4() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.log");
+    let log = options().create(&path).unwrap();
+    append(&log, 1, 0);
+    let r = run(&["recover", p(&path)]).fails(4);
+    assert!(r.stderr.contains("locked"), "{}", r.stderr);
+    // Readers work while the writer is live.
+    let info = run(&["info", "--json", p(&path)]).ok().json();
+    assert_eq!(info["live"], true);
+    assert_eq!(info["records"], 1);
+    assert_eq!(run(&["cat", "--json", p(&path)]).ok().json_lines().len(), 1);
+    log.close().unwrap();
+    wait_until_released(&path);
+    run(&["recover", p(&path)]).ok();
+}
+
+#[test]
+fn tail_prints_the_last_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.log");
+    write_log(&path, 4, 5);
+    let all = run(&["cat", "--json", p(&path)]).ok().json_lines();
+    let last = run(&["tail", "--json", p(&path)]).ok().json_lines();
+    assert_eq!(last, all[10..]);
+    let last3 = run(&["tail", "--json", "-n", "3", p(&path)])
+        .ok()
+        .json_lines();
+    assert_eq!(last3, all[17..]);
+    assert_eq!(run(&["tail", "-n", "0", p(&path)]).ok().stdout, "");
+    let text = run(&["tail", "-n", "2", p(&path)]).ok().stdout;
+    assert_eq!(text.lines().count(), 2);
+    // -f on a closed log prints everything and exits at its end.
+    let followed = run(&["tail", "-f", "--json", p(&path)]).ok().json_lines();
+    assert_eq!(followed, all);
+    let followed = run(&["tail", "-f", "-n", "2", "--json", p(&path)])
+        .ok()
+        .json_lines();
+    assert_eq!(followed, all[18..]);
+}
+
+#[test]
+fn tail_follow_reads_every_session_of_a_reopened_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("two.log");
+    write_log(&path, 2, 1);
+    let log = options().open(&path).unwrap();
+    append(&log, 0, 1);
+    append(&log, 1, 1);
+    log.close().unwrap();
+    wait_until_released(&path);
+    let all = run(&["cat", "--json", p(&path)]).ok().json_lines();
+    assert_eq!(all.len(), 4);
+    let followed = run(&["tail", "-f", "--json", p(&path)]).ok().json_lines();
+    assert_eq!(followed, all);
+    let info = run(&["info", "--json", p(&path)]).ok().json();
+    assert_eq!(info["sessions"], 2);
+    assert_eq!(info["clean"], true);
+}
+
+/// Collects a child's stdout lines in a thread; kills the child if it has
+/// not exited by `deadline`.
+fn wait_with_deadline(
+    mut child: std::process::Child,
+    deadline: Duration,
+) -> (Option<i32>, Vec<String>) {
+    let stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map(|l| l.unwrap())
+            .collect::<Vec<_>>()
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed() > deadline {
+            child.kill().unwrap();
+            let _ = child.wait();
+            panic!("mapio tail -f did not exit within {deadline:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (status.code(), reader.join().unwrap())
+}
+
+#[test]
+fn tail_follow_prints_records_as_they_arrive_and_exits_on_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("live.log");
+    let log = options().create(&path).unwrap();
+    append(&log, 0, 0);
+    let child = mapio()
+        .args(["tail", "-f", "--json", p(&path)])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let writer = std::thread::spawn(move || {
+        for step in 1..40 {
+            append(&log, step % 3, step);
+            if step % 10 == 0 {
+                std::thread::sleep(Duration::from_millis(30));
+            }
+        }
+        log.close().unwrap();
+    });
+    let (code, lines) = wait_with_deadline(child, Duration::from_secs(60));
+    writer.join().unwrap();
+    assert_eq!(code, Some(0));
+    assert_eq!(lines.len(), 40, "every record printed once: {lines:?}");
+    for (i, l) in lines.iter().enumerate() {
+        let v: Value = serde_json::from_str(l).unwrap();
+        assert_eq!(v["time"], i as f64 * 0.5);
+    }
+    let all = run(&["cat", "--json", p(&path)]).ok().stdout;
+    assert_eq!(all.lines().collect::<Vec<_>>(), lines);
+}
+
+#[test]
+fn tail_follow_from_end_and_idle_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("live.log");
+    let log = options().create(&path).unwrap();
+    for k in 0..5 {
+        append(&log, k, 0);
+    }
+    // Nothing new: the idle timeout ends it, printing nothing.
+    let start = Instant::now();
+    let r = run(&[
+        "tail",
+        "-f",
+        "--from-end",
+        "--idle-timeout",
+        "0.3",
+        p(&path),
+    ])
+    .ok();
+    assert_eq!(r.stdout, "");
+    assert!(start.elapsed() >= Duration::from_millis(300));
+
+    let child = mapio()
+        .args(["tail", "-f", "--from-end", "--json", p(&path)])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Give it time to find the end before appending.
+    std::thread::sleep(Duration::from_millis(300));
+    append(&log, 7, 1);
+    append(&log, 8, 1);
+    log.close().unwrap();
+    let (code, lines) = wait_with_deadline(child, Duration::from_secs(60));
+    assert_eq!(code, Some(0));
+    let keys: Vec<u64> = lines
+        .iter()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["key"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(keys, vec![7, 8]);
+    run(&["tail", "-n", "1", "--from-end", p(&path)]).fails(2);
+}
+
+#[test]
+fn json_mode_keeps_stdout_pure() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.log");
+    write_log(&path, 2, 2);
+    for args in [
+        vec!["info", "--json"],
+        vec!["verify", "--json"],
+        vec!["recover", "--json"],
+    ] {
+        let mut a = args.clone();
+        a.push(p(&path));
+        let r = run(&a).ok();
+        r.json();
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    f.write_all(&[0xee; 64]).unwrap();
+    drop(f);
+    let r = run(&["verify", "--json", p(&path)]).fails(1);
+    r.json();
+}
