@@ -74,8 +74,8 @@ pub enum Error {
 
     /// Another process holds a lock that conflicts with the one needed.
     #[error(
-        "{}: locked by another process: cannot take {wanted}; close the other user or open \
-         with a wait (OpenOptions::wait)",
+        "{}: locked by another process: cannot take {wanted}; close the other user, or wait \
+         for it (OpenOptions::wait in the library)",
         path.display()
     )]
     Locked {

@@ -1,9 +1,9 @@
 //! Loom model of the log's commit protocol (`core.rs`): the very functions
 //! the writer and reader run on a mapped file (`reserve`, `write_record`,
-//! `write_padding`, `put_bytes` + `commit_reserved`, `read_slot`, `resync`),
-//! run here over a small memory of loom atomics, under every interleaving
-//! (up to the preemption bound) and every value the C11 memory model lets a
-//! relaxed load return.
+//! `write_padding`, `put_bytes` + `commit_reserved`, `read_slot`, `resync`,
+//! and the live reader's `reader::step`), run here over a small memory of
+//! loom atomics, under every interleaving (up to the preemption bound) and
+//! every value the C11 memory model lets a relaxed load return.
 //!
 //! Run with `scripts/loom` (`RUSTFLAGS="--cfg loom"`, `LOOM_MAX_PREEMPTIONS`).
 //!
@@ -24,8 +24,9 @@ use loom::sync::atomic::AtomicU64;
 use loom::sync::{Arc, Mutex};
 use loom::thread;
 
-use super::core::{self, Memory, Meta, Slot, Space, TAIL_WORD};
+use super::core::{self, Found, Memory, Meta, Slot, Space, TAIL_WORD};
 use super::format::{FIXED_LEN, Flags, HEADER_LEN, Kind, Word0};
+use super::reader::{self, Step};
 
 /// Word index of the first record.
 const BASE: usize = (HEADER_LEN / 8) as usize;
@@ -263,34 +264,91 @@ struct Seen {
     payload: Vec<u8>,
 }
 
-/// A live reader's pass, from the header end up to `min(tail, allocated)`:
-/// at a zero `word0` (a record still being written) it resyncs to the next
-/// committed record. It must never meet an invalid record, and every
-/// record it returns must be exactly one a writer wrote.
-fn scan(m: &Model, plans: &[Plan]) -> Vec<Seen> {
+/// How the reader thread reads.
+#[derive(Clone, Copy, Debug)]
+enum Reader {
+    /// `read_slot`, and `resync` past a record still being written.
+    Resync,
+    /// `reader::step` with `live` set: what `LogReader::follow` and
+    /// `records()` do while a writer is attached.
+    Live,
+}
+
+/// The record at `pos` as read, checked against what the writers write.
+fn seen(pos: u64, f: &Found, payload: &[u8], plans: &[Plan]) -> Seen {
+    let s = Seen {
+        off: pos,
+        len: f.word0.len as u64,
+        kind: f.word0.kind,
+        meta: f.meta,
+        payload: payload.to_vec(),
+    };
+    let known = plans.iter().any(|p| {
+        let e = p.expected(pos);
+        e.kind == s.kind && e.len == s.len && e.meta == s.meta && e.payload == s.payload
+    });
+    assert!(known, "reader saw a torn record: {s:?}");
+    s
+}
+
+/// A reader's pass over what is committed, from the header end up to
+/// `min(tail, allocated)`: never an invalid record, and every record
+/// exactly one a writer wrote.
+fn scan(m: &Model, plans: &[Plan], how: Reader) -> Vec<Seen> {
+    match how {
+        Reader::Resync => scan_resync(m, plans),
+        Reader::Live => scan_live(m, plans),
+    }
+}
+
+/// [`Reader::Live`]: stops where a record is still pending, as a live
+/// reader does (it would wait there).
+fn scan_live(m: &Model, plans: &[Plan]) -> Vec<Seen> {
+    let tail = m.load(TAIL_WORD, Ordering::Acquire);
+    let limit = tail.min(m.allocated());
+    let mut pos = HEADER_LEN;
+    let mut buf = Vec::new();
+    let mut out = Vec::new();
+    loop {
+        match reader::step(m, pos, limit, true, &mut buf) {
+            Step::Record(off, f) => {
+                let s = seen(off, &f, &buf, plans);
+                pos = off + s.len;
+                out.push(s);
+            }
+            Step::Other(off, kind, len) => {
+                let f = Found {
+                    word0: Word0::unpack(m.load(off as usize / 8, Ordering::Acquire)).unwrap(),
+                    meta: Meta::default(),
+                    payload_len: 0,
+                };
+                assert_eq!(kind, f.word0.kind);
+                let s = seen(off, &f, &[], plans);
+                pos = off + len;
+                out.push(s);
+            }
+            Step::Gap(d) => panic!("reader saw a gap in a live log: {d:?}"),
+            Step::Pending | Step::Eof => break,
+        }
+    }
+    out
+}
+
+/// [`Reader::Resync`]: at a zero `word0` (a record still being written)
+/// it resyncs to the next committed record.
+fn scan_resync(m: &Model, plans: &[Plan]) -> Vec<Seen> {
     let tail = m.load(TAIL_WORD, Ordering::Acquire);
     let limit = tail.min(m.allocated());
     let mut pos = HEADER_LEN;
     let mut buf = Vec::new();
     let mut scratch = Vec::new();
-    let mut seen = Vec::new();
+    let mut out = Vec::new();
     while pos + FIXED_LEN <= limit {
         match core::read_slot(m, pos, limit, &mut buf) {
             Slot::Record(f) => {
-                let s = Seen {
-                    off: pos,
-                    len: f.word0.len as u64,
-                    kind: f.word0.kind,
-                    meta: f.meta,
-                    payload: buf.clone(),
-                };
-                let known = plans.iter().any(|p| {
-                    let e = p.expected(pos);
-                    e.kind == s.kind && e.len == s.len && e.meta == s.meta && e.payload == s.payload
-                });
-                assert!(known, "reader saw a torn record: {s:?}");
+                let s = seen(pos, &f, &buf, plans);
                 pos += s.len;
-                seen.push(s);
+                out.push(s);
             }
             Slot::Empty => match core::resync(m, pos, limit, &mut scratch) {
                 Some(q) => pos = q,
@@ -307,13 +365,17 @@ fn scan(m: &Model, plans: &[Plan]) -> Vec<Seen> {
             }
         }
     }
-    seen
+    out
 }
 
 /// Runs `plans` on one writer thread each, with a reader thread scanning
 /// concurrently; then checks what the reader saw against what the writers
 /// left, and a final scan (everything joined) against all of it.
 fn run(allocated: u64, step: u64, plans: Vec<Plan>) {
+    run_with(Reader::Resync, allocated, step, plans)
+}
+
+fn run_with(how: Reader, allocated: u64, step: u64, plans: Vec<Plan>) {
     let m = Model::new(allocated, step);
     let plans = std::sync::Arc::new(plans);
     let writers: Vec<_> = (0..plans.len())
@@ -324,7 +386,7 @@ fn run(allocated: u64, step: u64, plans: Vec<Plan>) {
         .collect();
     let reader = {
         let (m, plans) = (m.clone(), plans.clone());
-        thread::spawn(move || scan(&m, &plans))
+        thread::spawn(move || scan(&m, &plans, how))
     };
     let offs: Vec<u64> = writers.into_iter().map(|h| h.join().unwrap()).collect();
     let seen = reader.join().unwrap();
@@ -348,7 +410,7 @@ fn run(allocated: u64, step: u64, plans: Vec<Plan>) {
     }
     assert_eq!(m.load(TAIL_WORD, Ordering::Relaxed), at);
     // Everything joined: a scan sees every record, in order.
-    assert_eq!(scan(&m, &plans), expected);
+    assert_eq!(scan(&m, &plans, how), expected);
 }
 
 /// `loom::model` with a default preemption bound of 2 (override with
@@ -501,6 +563,53 @@ fn reserve_put_commit_next_to_an_append() {
             ],
         );
     });
+}
+
+#[test]
+fn live_step_reader_with_two_writers() {
+    check("live_step_reader_with_two_writers", || {
+        run_with(
+            Reader::Live,
+            ROOM,
+            8,
+            vec![
+                Plan::new(Meta::default(), b"given back......", How::Abandon),
+                keyed(b"second!!!", How::Append),
+            ],
+        )
+    });
+}
+
+#[test]
+fn live_step_reader_with_growth() {
+    check("live_step_reader_with_growth", || {
+        run_with(
+            Reader::Live,
+            HEADER_LEN + 16,
+            16,
+            vec![plain(b"0123456789abcdef"), plain(b"fedcba9876543210")],
+        )
+    });
+}
+
+#[test]
+fn relaxed_commit_is_caught_by_the_live_reader() {
+    let why = check_fails("relaxed_commit_is_caught_by_the_live_reader", || {
+        run_with(
+            Reader::Live,
+            ROOM,
+            8,
+            vec![Plan::new(
+                Meta::default(),
+                b"relaxed commit..",
+                How::RelaxedCommit,
+            )],
+        )
+    });
+    assert!(
+        why.contains("reader saw"),
+        "failed for another reason: {why}"
+    );
 }
 
 #[test]

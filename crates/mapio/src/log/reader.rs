@@ -701,13 +701,12 @@ impl Iterator for Follow<'_> {
                     self.pos = off + f.word0.len as u64;
                     return Some(Record::from_found(off, &f, std::mem::take(&mut self.buf)));
                 }
-                Step::Other(off, kind, len) => {
+                Step::Other(off, _, len) => {
+                    // An end record marks the end of a session, not of the
+                    // log: a later session may have appended after it. The
+                    // follower stops when nothing follows and no writer is
+                    // attached (below).
                     self.pos = off + len;
-                    if kind == Kind::End && self.options.stop_at_end && !self.reader.writer_active()
-                    {
-                        self.ended = true;
-                        return None;
-                    }
                     waited = Instant::now();
                     continue;
                 }

@@ -411,3 +411,17 @@ fn recover_and_verify() {
     assert_eq!(after.records, 49);
     assert!(after.padding >= 1, "the damaged record became padding");
 }
+
+#[test]
+fn follow_continues_past_the_end_record_of_an_earlier_session() {
+    let (_d, p) = tmp();
+    let log = small().create(&p).unwrap();
+    log.append(&Entry::new(), b"first session").unwrap();
+    log.close().unwrap();
+    let log = Log::open(&p).unwrap();
+    log.append(&Entry::new(), b"second session").unwrap();
+    log.close().unwrap();
+    let r = LogReader::open(&p).unwrap();
+    let got: Vec<Vec<u8>> = r.follow(FollowOptions::new()).map(|r| r.payload).collect();
+    assert_eq!(got, [b"first session".to_vec(), b"second session".to_vec()]);
+}

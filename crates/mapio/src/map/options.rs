@@ -233,6 +233,17 @@ impl OpenOptions {
     }
 
     fn open_core(&self, path: &Path, kind: LockKind, view: View) -> Result<(Core, usize)> {
+        // `w+` that fails after creating the file removes it again: a
+        // failed create leaves nothing behind.
+        let created = self.mode == Mode::Create && !sys::path_exists(path);
+        let r = self.open_core_inner(path, kind, view);
+        if r.is_err() && created && !matches!(r, Err(Error::Locked { .. })) {
+            let _ = std::fs::remove_file(path);
+        }
+        r
+    }
+
+    fn open_core_inner(&self, path: &Path, kind: LockKind, view: View) -> Result<(Core, usize)> {
         let mode = self.mode;
         if self.reserve.is_some() && !mode.writes_file() && view != View::Atomic {
             return Err(Error::invalid(format!(

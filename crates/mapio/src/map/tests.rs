@@ -432,3 +432,20 @@ fn external_sync_allows_plain_sharing() {
     a.as_mut_slice().unwrap()[3] = 7;
     assert_eq!(b[3], 7);
 }
+
+#[test]
+fn a_failed_create_leaves_no_file() {
+    let (_d, p) = tmp();
+    fault::inject(Op::Fallocate, libc::ENOSPC, 0, 1);
+    assert!(MappedFile::create(&p, 1 << 20).unwrap_err().is_no_space());
+    assert!(
+        !p.exists(),
+        "the file created for the failed w+ is still there"
+    );
+    // A file that existed before is left in place (truncated by w+, as
+    // NumPy's w+ truncates).
+    std::fs::write(&p, b"old").unwrap();
+    fault::inject(Op::Fallocate, libc::ENOSPC, 0, 1);
+    assert!(MappedFile::create(&p, 1 << 20).is_err());
+    assert!(p.exists());
+}
