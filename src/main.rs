@@ -5,6 +5,7 @@
 //! that calls the library. Exit codes are defined in `src/cmd/mod.rs`.
 
 mod cmd;
+mod demo;
 
 use std::process::ExitCode;
 
@@ -33,6 +34,31 @@ enum Command {
     Tail(cmd::tail::Args),
     Verify(cmd::verify::Args),
     Recover(cmd::recover::Args),
+    Index(cmd::index::Args),
+    At(cmd::at::Args),
+    History(cmd::history::Args),
+    Export(cmd::export::Args),
+    /// The main job: a particle simulation that streams every particle's
+    /// state, every step, into a continuous log from several threads, while
+    /// a second process follows the log live.
+    Demo(demo::DemoArgs),
+    /// (internal) The follower process of `demo`.
+    #[command(hide = true)]
+    DemoFollow {
+        log: std::path::PathBuf,
+    },
+    /// (internal) One rank (writer process) of `demo --ranks`.
+    #[command(hide = true)]
+    DemoRank(demo::RankArgs),
+}
+
+/// The demo's status: 0, or 1 when its own checks failed.
+fn exit_of(code: i32) -> cmd::Exit {
+    if code == 0 {
+        cmd::Exit::Ok
+    } else {
+        cmd::Exit::Damage
+    }
 }
 
 fn main() -> ExitCode {
@@ -44,6 +70,13 @@ fn main() -> ExitCode {
         Command::Tail(a) => cmd::tail::run(a),
         Command::Verify(a) => cmd::verify::run(a),
         Command::Recover(a) => cmd::recover::run(a),
+        Command::Index(a) => cmd::index::run(a),
+        Command::At(a) => cmd::at::run(a),
+        Command::History(a) => cmd::history::run(a),
+        Command::Export(a) => cmd::export::run(a),
+        Command::Demo(a) => demo::run(&a).map(exit_of),
+        Command::DemoFollow { log } => demo::follow_main(&log).map(exit_of),
+        Command::DemoRank(a) => demo::rank_main(&a).map(exit_of),
     };
     cmd::finish(outcome)
 }

@@ -9,12 +9,18 @@
 //! Adding a subcommand: a module here, one variant in `main.rs`'s
 //! `Command` enum, one arm in its `match`.
 
+pub mod at;
 pub mod cat;
 pub mod create;
+pub mod export;
+pub mod history;
+pub mod index;
 pub mod info;
 pub mod recover;
 pub mod tail;
 pub mod verify;
+
+pub(crate) mod set;
 
 pub(crate) mod args;
 pub(crate) mod out;

@@ -107,6 +107,7 @@ pub struct LogOptions {
     step: u64,
     background: bool,
     resident_window: Option<u64>,
+    prefault: bool,
     dense_keys: usize,
     recovery: Recovery,
     file_mode: u32,
@@ -130,6 +131,7 @@ impl LogOptions {
             step: 64 << 20,
             background: true,
             resident_window: Some(1 << 30),
+            prefault: true,
             dense_keys: 0,
             recovery: Recovery::SkipDamage,
             file_mode: 0o640,
@@ -161,6 +163,14 @@ impl LogOptions {
     /// allocated end allocates the next step.
     pub fn background_allocation(mut self, yes: bool) -> Self {
         self.background = yes;
+        self
+    }
+
+    /// With background allocation, also fault the newly allocated pages in
+    /// from the background thread (default), so that writers do not take
+    /// page faults; costs up to one step of memory ahead of the tail.
+    pub fn prefault(mut self, yes: bool) -> Self {
+        self.prefault = yes;
         self
     }
 
@@ -280,6 +290,7 @@ pub(crate) struct Inner {
     keys: Keys,
     sync: Mutex<SyncState>,
     resident_window: Option<u64>,
+    prefault: bool,
 }
 
 struct SyncState {
@@ -399,8 +410,16 @@ impl Inner {
             let have = self.allocated.load(Ordering::Acquire);
             // Errors surface to the writer that needs the space.
             let ok = self.failed.get().is_none() && self.full.get().is_none();
-            if ok && !self.bg_failed.load(Ordering::Relaxed) && have < self.capacity {
-                let _ = self.allocate_to(have + self.step, false);
+            if ok
+                && !self.bg_failed.load(Ordering::Relaxed)
+                && have < self.capacity
+                && self.allocate_to(have + self.step, false).is_ok()
+                && self.prefault
+            {
+                // Take the page faults (and the kernel's zeroing of new
+                // pages) here, not in the writers.
+                let now = self.allocated.load(Ordering::Acquire);
+                let _ = self.map.populate(have as usize, (now - have) as usize);
             }
             self.bg_requested.store(false, Ordering::Release);
         }
@@ -676,6 +695,7 @@ impl Log {
                 released: HEADER_LEN,
             }),
             resident_window: opts.resident_window,
+            prefault: opts.prefault,
         });
         let bg = if opts.background {
             let i = Arc::clone(&inner);

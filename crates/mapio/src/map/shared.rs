@@ -168,6 +168,17 @@ impl SharedMap {
         self.core.flush_async_range(offset, len)
     }
 
+    /// Faults the pages of a range in now (`MADV_POPULATE_WRITE`, or
+    /// `_READ` in mode `r`), so that later accesses take no page faults —
+    /// useful ahead of writers, from another thread.
+    pub fn populate(&self, offset: usize, len: usize) -> Result<()> {
+        let off = offset.saturating_add(self.core.delta);
+        self.core
+            .map
+            .populate(off, len, self.mode.writes_file())
+            .map_err(|e| self.core.io("madvise(populate)", e))
+    }
+
     /// Drops the pages of a range from this process's memory
     /// (`MADV_DONTNEED`) and, once they are clean, from the page cache
     /// (`POSIX_FADV_DONTNEED`), so that a long run keeps its memory

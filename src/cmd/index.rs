@@ -1,0 +1,71 @@
+//! `mapio index LOGS`: build (or extend, or rebuild) the sidecar index of
+//! each log, so that `at`, `history` and `export` need not scan.
+
+use serde_json::json;
+
+use super::out::{Out, bytes_text};
+use super::progress::Progress;
+use super::set::SetArgs;
+use super::{Exit, Outcome};
+
+/// Build the sidecar index of a log or a set of logs.
+///
+/// The index (LOG.idx, or in --index-dir) holds each key's record offsets
+/// and time checkpoints. It is extended when the log has grown, rebuilt
+/// when it no longer matches, and never required: every query works
+/// without it, only slower. The log itself is never changed.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    pub set: SetArgs,
+    /// Print one JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: Args) -> Outcome {
+    let mut set = args.set.open()?;
+    let files: Vec<_> = set.files().iter().map(|p| p.to_path_buf()).collect();
+    let sizes: Vec<u64> = files
+        .iter()
+        .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .collect();
+    let total: u64 = sizes.iter().sum();
+    let bar = Progress::bar("indexing", total, 64 << 20);
+    let done_before: Vec<u64> = sizes
+        .iter()
+        .scan(0u64, |acc, &s| {
+            let b = *acc;
+            *acc += s;
+            Some(b)
+        })
+        .collect();
+    let mut cb = |file: usize, done: u64, _all: u64| bar.set(done_before[file] + done);
+    let notes = set.build_indexes(Some(&mut cb))?;
+    drop(bar);
+    let mut out = Out::new();
+    let mut rows = Vec::new();
+    for (i, (path, what)) in files.iter().zip(&notes).enumerate() {
+        let ipath = mapio::log::Index::path_for(path, args.set.index_dir.as_deref());
+        let isize = std::fs::metadata(&ipath).map(|m| m.len()).unwrap_or(0);
+        rows.push(json!({
+            "log": path, "index": ipath, "action": what,
+            "log_bytes": sizes[i], "index_bytes": isize,
+            "ratio": if sizes[i] > 0 { isize as f64 / sizes[i] as f64 } else { 0.0 },
+        }));
+        if !args.json {
+            out.line(&format!(
+                "{}: {what} {} ({}, {:.1}% of the log)",
+                path.display(),
+                ipath.display(),
+                bytes_text(isize),
+                100.0 * isize as f64 / sizes[i].max(1) as f64
+            ))?;
+        }
+    }
+    if args.json {
+        out.json_doc(&json!({ "indexes": rows }))?;
+    }
+    out.flush()?;
+    Ok(Exit::Ok)
+}

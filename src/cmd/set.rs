@@ -1,0 +1,51 @@
+//! Options shared by the commands that read one log or a set of per-rank
+//! logs (`index`, `at`, `history`, `export`).
+
+use std::path::PathBuf;
+
+use mapio::log::{LogSet, SetOptions};
+
+/// One log, a directory of logs, or a pattern such as `'run_*.log'`.
+#[derive(clap::Args, Debug)]
+pub struct SetArgs {
+    /// A log, a directory of `.log` files, or a pattern like 'run_*.log'
+    /// (quoted, so that mapio expands it: a set of per-rank logs is read
+    /// as one)
+    pub logs: PathBuf,
+    /// Where the indexes are (default: next to each log, as LOG.idx)
+    #[arg(long)]
+    pub index_dir: Option<PathBuf>,
+    /// Ignore indexes and scan
+    #[arg(long)]
+    pub no_index: bool,
+}
+
+impl SetArgs {
+    /// Opens the set.
+    pub fn open(&self) -> anyhow::Result<LogSet> {
+        let mut o = SetOptions::new().no_index(self.no_index);
+        if let Some(d) = &self.index_dir {
+            o = o.index_dir(d);
+        }
+        Ok(LogSet::open(&self.logs, &o)?)
+    }
+}
+
+/// `--interpolate none|linear`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Interp {
+    /// Each object's last record at or before the time
+    #[default]
+    None,
+    /// Float fields interpolated linearly to the time
+    Linear,
+}
+
+impl From<Interp> for mapio::log::Interpolation {
+    fn from(i: Interp) -> Self {
+        match i {
+            Interp::None => mapio::log::Interpolation::None,
+            Interp::Linear => mapio::log::Interpolation::Linear,
+        }
+    }
+}
