@@ -100,13 +100,13 @@ impl Particle {
             [-p[0] * inv, -p[1] * inv, -p[2] * inv]
         };
         let a = acc(&self.pos);
-        for k in 0..3 {
-            self.vel[k] += 0.5 * dt * a[k];
-            self.pos[k] += dt * self.vel[k];
+        for ((v, x), a) in self.vel.iter_mut().zip(self.pos.iter_mut()).zip(a) {
+            *v += 0.5 * dt * a;
+            *x += dt * *v;
         }
         let a = acc(&self.pos);
-        for k in 0..3 {
-            self.vel[k] += 0.5 * dt * a[k];
+        for (v, a) in self.vel.iter_mut().zip(a) {
+            *v += 0.5 * dt * a;
         }
     }
 

@@ -175,18 +175,16 @@ fn demo_json_then_queries_then_numpy() {
     // NumPy loads what mapio exported and agrees with `mapio at`.
     let Some(py) = python() else { return };
     let pos_at_42 = &state.iter().find(|r| r["key"] == 42).unwrap()["fields"]["pos"];
-    let script = concat!(
-        "import numpy as np, json, sys\n\
-         d = sys.argv[1]\n\
-         key = np.load(d + '/key.npy', mmap_mode='r'); pos = np.load(d + '/pos.npy', mmap_mode='r')\n\
-         vel = np.load(d + '/vel.npy', mmap_mode='r'); t = np.load(d + '/time.npy', mmap_mode='r')\n\
-         assert pos.shape == (2000, 3) and pos.dtype == np.float64, pos.shape\n\
-         assert key.dtype == np.uint64 and vel.shape == (2000, 3)\n\
-         i = int(np.nonzero(key == 42)[0][0])\n\
-         print(json.dumps({{'pos': pos[i].tolist(), 'keys': int(len(np.unique(key))), 't': float(t[i])}}))\n"
-    );
+    let script = "import numpy as np, json, sys\n\
+d = sys.argv[1]\n\
+key = np.load(d + '/key.npy', mmap_mode='r'); pos = np.load(d + '/pos.npy', mmap_mode='r')\n\
+vel = np.load(d + '/vel.npy', mmap_mode='r'); t = np.load(d + '/time.npy', mmap_mode='r')\n\
+assert pos.shape == (2000, 3) and pos.dtype == np.float64, pos.shape\n\
+assert key.dtype == np.uint64 and vel.shape == (2000, 3)\n\
+i = int(np.nonzero(key == 42)[0][0])\n\
+print(json.dumps({'pos': pos[i].tolist(), 'keys': int(len(np.unique(key))), 't': float(t[i])}))\n";
     let out = Command::new(&py)
-        .args(["-c", &script, p(&state_dir)])
+        .args(["-c", script, p(&state_dir)])
         .output()
         .unwrap();
     assert!(
