@@ -749,9 +749,12 @@ impl Log {
         self.inner.check_writable()?;
         let mut meta = entry.meta();
         let len = self.record_len(&meta, payload.len())?;
-        let header_words = self.inner.words()?;
-        let off = core::reserve(header_words, &*self.inner, len)?;
-        let words = self.inner.words()?;
+        let mut words = self.inner.words()?;
+        let off = core::reserve(words, &*self.inner, len)?;
+        if (off + len) as usize > words.len() * 8 {
+            // The reservation needed the file to grow: a longer view.
+            words = self.inner.words()?;
+        }
         self.resolve_prev(entry, off, &mut meta);
         core::write_record(words, off, len, &meta, payload);
         if self.bg.is_some() {
