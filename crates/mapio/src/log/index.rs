@@ -460,15 +460,18 @@ impl Index {
     pub fn save(&self, path: &Path) -> Result<()> {
         let bytes = self.encode();
         let tmp = path.with_extension(format!("idx.tmp{}", std::process::id()));
-        let mut f = MappedFile::options()
-            .mode(Mode::Create)
-            .len(bytes.len() as u64)
-            .open(&tmp)?;
-        f.as_mut_slice()?.copy_from_slice(&bytes);
-        f.close()?;
-        std::fs::rename(&tmp, path).map_err(|e| {
+        let write = || -> Result<()> {
+            let mut f = MappedFile::options()
+                .mode(Mode::Create)
+                .len(bytes.len() as u64)
+                .open(&tmp)?;
+            f.as_mut_slice()?.copy_from_slice(&bytes);
+            f.close()?;
+            std::fs::rename(&tmp, path).map_err(|e| Error::io(path, "rename", e))
+        };
+        // All or nothing: a failure leaves no temporary file behind.
+        write().inspect_err(|_| {
             let _ = std::fs::remove_file(&tmp);
-            Error::io(path, "rename", e)
         })
     }
 

@@ -48,6 +48,7 @@ mod imp {
 
     thread_local! {
         static THREAD_RULES: RefCell<Vec<Rule>> = const { RefCell::new(Vec::new()) };
+        static THREAD_HITS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
     }
     static GLOBAL_RULES: Mutex<Vec<Rule>> = Mutex::new(Vec::new());
 
@@ -74,9 +75,16 @@ mod imp {
                 apply(&mut g, op)
             });
         match hit {
-            Some(errno) => Err(io::Error::from_raw_os_error(errno)),
+            Some(errno) => {
+                THREAD_HITS.with(|h| h.set(h.get() + 1));
+                Err(io::Error::from_raw_os_error(errno))
+            }
             None => Ok(()),
         }
+    }
+
+    pub fn hits() -> u64 {
+        THREAD_HITS.with(|h| h.get())
     }
 
     pub fn inject(op: Op, errno: i32, skip: u32, times: u32) {
@@ -138,6 +146,12 @@ pub fn inject(op: Op, errno: i32, skip: u32, times: u32) {
 #[cfg(feature = "fault-injection")]
 pub fn inject_global(op: Op, errno: i32, skip: u32, times: u32) {
     imp::inject_global(op, errno, skip, times)
+}
+
+/// How many injected failures this thread has returned so far.
+#[cfg(feature = "fault-injection")]
+pub fn hits() -> u64 {
+    imp::hits()
 }
 
 /// Removes this thread's rules and the process-wide ones.
