@@ -38,6 +38,7 @@ enum Command {
     At(cmd::at::Args),
     History(cmd::history::Args),
     Export(cmd::export::Args),
+    Bench(cmd::bench::Args),
     /// The main job: a particle simulation that streams every particle's
     /// state, every step, into a continuous log from several threads, while
     /// a second process follows the log live.
@@ -74,6 +75,7 @@ fn main() -> ExitCode {
         Command::At(a) => cmd::at::run(a),
         Command::History(a) => cmd::history::run(a),
         Command::Export(a) => cmd::export::run(a),
+        Command::Bench(a) => cmd::bench::run(a),
         Command::Demo(a) => demo::run(&a).map(exit_of),
         Command::DemoFollow { log } => demo::follow_main(&log).map(exit_of),
         Command::DemoRank(a) => demo::rank_main(&a).map(exit_of),

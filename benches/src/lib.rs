@@ -18,6 +18,19 @@
 //! | [`Workload::SeqSum`] | open, sum every value, close | mapio, std_read, pread, memmap2 | bits of the `f64` sum ([`SumF64`]) |
 //! | [`Workload::Random4k`] | reads only: the file is opened and mapped *before*, see [`BlockReader`] | mapio, pread, memmap2 | [`fold_block`] of each block's [`block_checksum`] |
 //!
+//! Beyond the array workloads:
+//!
+//! * [`log`]: the continuous-log workloads (mapio's `Log::append` against a
+//!   `Mutex<BufWriter<File>>` and the raw SWIFT-style recipe, with 1 and N
+//!   threads) and the physical limits measured beside them;
+//! * [`latency`]: commit-to-visible latency between two processes (mapio's
+//!   log followed live, a Unix socket, a pipe);
+//! * [`numpy`]: NumPy's `np.memmap` as a contender, in a Python process;
+//! * [`harness`]: interleaved rounds, statistics, ratios to mapio,
+//!   checksum checks, the JSON report and its text tables;
+//! * [`chart`]: the report as an SVG bar chart;
+//! * [`suite`]: the whole `mapio bench` run.
+//!
 //! ```
 //! use mapio_bench::{Contender, Workload};
 //! # let dir = tempfile::tempdir()?;
@@ -32,9 +45,16 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod chart;
+pub mod harness;
+pub mod latency;
+pub mod log;
+pub mod machine;
+pub mod numpy;
 mod random;
 mod raw;
 mod seq;
+pub mod suite;
 mod write;
 
 use std::fmt;
@@ -43,7 +63,10 @@ use std::path::Path;
 use std::str::FromStr;
 
 pub use random::{BlockReader, MapioBlocks, PreadBlocks};
-pub use raw::{Memmap2Blocks, seq_sum_memmap2, write_memmap2, write_raw_recipe};
+pub use raw::{
+    Memmap2Blocks, limit_mapped_copy, log_raw_swift, seq_sum_memmap2, write_memmap2,
+    write_raw_recipe,
+};
 pub use seq::{seq_sum_mapio, seq_sum_pread, seq_sum_std_read};
 pub use write::{write_mapio, write_std_bufwriter};
 

@@ -1,6 +1,7 @@
-//! The contenders that need `unsafe`: the raw recipe (the system calls by
-//! hand, C style, with rustix) and the `memmap2` crate, whose map
-//! constructors are `unsafe`.
+//! The contenders that need `unsafe`: the raw recipes (the system calls by
+//! hand, C style, with rustix: the array write, the SWIFT-style log and the
+//! copy into fresh mapped pages that is its limit) and the `memmap2` crate,
+//! whose map constructors are `unsafe`.
 //!
 //! # Safety
 //!
@@ -24,6 +25,10 @@ use memmap2::{Mmap, MmapMut};
 use rustix::fs::{FallocateFlags, Mode, OFlags};
 use rustix::mm::{MapFlags, MsyncFlags, ProtFlags};
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::log::{LogRun, LogSpec, checksum_raw_bytes, on_threads, payload_template, set_seq};
 use crate::random::{BlockReader, block_index};
 use crate::{
     BLOCK, SumF64, block_checksum, file_len, fill_le_bytes, fill_values, fold_block, short_file,
@@ -190,4 +195,176 @@ impl BlockReader for Memmap2Blocks {
         }
         Ok(acc)
     }
+}
+
+/// A read-write shared mapping made by hand with rustix: `len` bytes of
+/// `fd` from offset 0, unmapped on drop.
+struct RawMap {
+    ptr: *mut std::ffi::c_void,
+    len: usize,
+}
+
+// SAFETY: the mapping is plain shared memory that lives until `drop`; the
+// only accesses through the pointer are `write_at` (callers write
+// disjoint ranges, see there) and `msync`, both fine from any thread.
+unsafe impl Sync for RawMap {}
+
+impl RawMap {
+    /// Maps the first `len` (> 0) bytes of `fd`, which is open read-write
+    /// and at least `len` bytes long (allocated with `fallocate`).
+    fn new(fd: &rustix::fd::OwnedFd, len: usize) -> io::Result<RawMap> {
+        // SAFETY: a fresh mapping anywhere (null hint, no MAP_FIXED), so
+        // no existing memory is replaced; the file is open read-write and
+        // at least `len` bytes long, so every page is backed.
+        let ptr = unsafe {
+            rustix::mm::mmap(
+                std::ptr::null_mut(),
+                len,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::SHARED,
+                fd,
+                0,
+            )
+        }?;
+        Ok(RawMap { ptr, len })
+    }
+
+    /// Copies `bytes` to byte `at` of the mapping.
+    ///
+    /// The caller owns `at..at + bytes.len()`: no other thread reads or
+    /// writes that range meanwhile (each range comes from its own
+    /// `fetch_add` reservation, or from one thread's sequential cursor).
+    #[inline]
+    fn write_at(&self, at: usize, bytes: &[u8]) {
+        assert!(
+            at <= self.len && bytes.len() <= self.len - at,
+            "write past the map"
+        );
+        // SAFETY: the range is inside the live mapping (checked above), the
+        // mapping is writable, no Rust reference into it exists, no other
+        // thread touches this range (the caller's reservation), and nobody
+        // else writes or truncates the file while it is mapped (module
+        // promise). `bytes` is ordinary memory, not part of the mapping.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                bytes.as_ptr(),
+                self.ptr.cast::<u8>().add(at),
+                bytes.len(),
+            );
+        }
+    }
+
+    /// `msync(MS_SYNC)` of the whole mapping.
+    fn sync(&self) -> io::Result<()> {
+        // SAFETY: `ptr..ptr + len` is exactly the live mapping made in
+        // `new`, page aligned; msync reads no memory of ours.
+        unsafe { rustix::mm::msync(self.ptr, self.len, MsyncFlags::SYNC) }?;
+        Ok(())
+    }
+}
+
+impl Drop for RawMap {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in `new`, unmapped once; no reference
+        // into it exists (all accesses were copies through `write_at`).
+        // An error here leaks address space only.
+        let _ = unsafe { rustix::mm::munmap(self.ptr, self.len) };
+    }
+}
+
+/// Opens `path` for the raw contenders: created or truncated, then
+/// allocated to `len` bytes with `fallocate` (`posix_fallocate`).
+fn create_allocated(path: &Path, len: usize) -> io::Result<rustix::fd::OwnedFd> {
+    let fd = rustix::fs::open(
+        path,
+        OFlags::CREATE | OFlags::TRUNC | OFlags::RDWR | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o640),
+    )?;
+    if len > 0 {
+        rustix::fs::fallocate(&fd, FallocateFlags::empty(), 0, len as u64)?;
+    }
+    Ok(fd)
+}
+
+/// The raw SWIFT-style log recipe, by hand: one file, `fallocate`d to its
+/// final size up front and mapped; an `AtomicU64` tail; every append is
+/// one `fetch_add` and a `memcpy` of (length, payload) into the map; no
+/// checksum, no commit word; `msync(MS_SYNC)`, `munmap` and `close` at the
+/// end. Read back with `std::fs::read`.
+pub fn log_raw_swift(path: &Path, spec: &LogSpec) -> io::Result<LogRun> {
+    let start = Instant::now();
+    let len = spec.raw_file_len();
+    let fd = create_allocated(path, len)?;
+    let appends;
+    if len > 0 {
+        let map = RawMap::new(&fd, len)?;
+        let tail = AtomicU64::new(0);
+        let rec = spec.raw_record_len();
+        let a = Instant::now();
+        on_threads(spec.threads, |t| {
+            let mut p = payload_template(t, spec.payload);
+            for i in 0..spec.count(t) {
+                set_seq(&mut p, i);
+                let off = tail.fetch_add(rec as u64, Ordering::Relaxed) as usize;
+                // The same bytes as `put_raw_record`, copied straight
+                // into the map: the length word, then the payload.
+                map.write_at(off, &(rec as u64).to_le_bytes());
+                map.write_at(off + 8, &p);
+            }
+            Ok(())
+        })?;
+        appends = a.elapsed();
+        map.sync()?;
+        drop(map);
+    } else {
+        appends = Duration::ZERO;
+    }
+    drop(fd);
+    let total = start.elapsed();
+    let bytes = std::fs::read(path)?;
+    Ok(LogRun {
+        total,
+        appends,
+        checksum: checksum_raw_bytes(&bytes, spec),
+    })
+}
+
+/// Limit: the raw recipe's bytes copied by one thread into a file
+/// `fallocate`d and mapped just before (fresh pages: each first write
+/// faults), with no tail counter; then `msync(MS_SYNC)`. `appends` times
+/// the copy alone.
+pub fn limit_mapped_copy(path: &Path, spec: &LogSpec) -> io::Result<LogRun> {
+    let start = Instant::now();
+    let len = spec.raw_file_len();
+    let fd = create_allocated(path, len)?;
+    let appends;
+    if len > 0 {
+        let map = RawMap::new(&fd, len)?;
+        let rec = spec.raw_record_len();
+        let a = Instant::now();
+        let mut at = 0usize;
+        for t in 0..spec.threads {
+            let mut p = payload_template(t, spec.payload);
+            for i in 0..spec.count(t) {
+                set_seq(&mut p, i);
+                // What `log_raw_swift` copies, without the tail counter.
+                map.write_at(at, &(rec as u64).to_le_bytes());
+                map.write_at(at + 8, &p);
+                at += rec;
+            }
+        }
+        appends = a.elapsed();
+        map.sync()?;
+        drop(map);
+    } else {
+        appends = Duration::ZERO;
+    }
+    drop(fd);
+    let total = start.elapsed();
+    let bytes = std::fs::read(path)?;
+    Ok(LogRun {
+        total,
+        appends,
+        checksum: checksum_raw_bytes(&bytes, spec),
+    })
 }

@@ -118,7 +118,8 @@ pub fn run(args: Args) -> Outcome {
     }
     let base = args.dir.clone().unwrap_or_else(std::env::temp_dir);
     let work = WorkDir::create(&base)?;
-    let mut opts = SuiteOptions::new(args.quick, args.size, work.path()).map_err(|e| usage(e.to_string()))?;
+    let mut opts =
+        SuiteOptions::new(args.quick, args.size, work.path()).map_err(|e| usage(e.to_string()))?;
     opts.threads = usize::from(args.threads);
     opts.rounds = args.rounds.map(|r| r as usize);
     opts.only = args.only.clone();
@@ -182,7 +183,10 @@ pub fn run(args: Args) -> Outcome {
         for p in report.problems() {
             let _ = writeln!(err, "mapio: checksum mismatch: {p}");
         }
-        let _ = writeln!(err, "mapio: the results are invalid: a contender did not do the same work");
+        let _ = writeln!(
+            err,
+            "mapio: the results are invalid: a contender did not do the same work"
+        );
         return Ok(Exit::Damage);
     }
     Ok(Exit::Ok)
@@ -230,8 +234,12 @@ struct WorkDir(PathBuf);
 impl WorkDir {
     fn create(base: &Path) -> anyhow::Result<WorkDir> {
         let dir = base.join(format!("mapio-bench-{}", std::process::id()));
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| anyhow::anyhow!("{}: cannot create the benchmark's directory: {e}", dir.display()))?;
+        std::fs::create_dir_all(&dir).map_err(|e| {
+            anyhow::anyhow!(
+                "{}: cannot create the benchmark's directory: {e}",
+                dir.display()
+            )
+        })?;
         Ok(WorkDir(dir))
     }
 

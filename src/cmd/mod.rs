@@ -10,6 +10,7 @@
 //! `Command` enum, one arm in its `match`.
 
 pub mod at;
+pub mod bench;
 pub mod cat;
 pub mod create;
 pub mod export;
