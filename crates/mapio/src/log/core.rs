@@ -191,16 +191,38 @@ pub(crate) fn write_record<M: Memory + ?Sized>(
         optional[n] = w;
         n += 1;
     }
-    let mut at = off + FIXED_LEN;
-    for &w in &optional[..n] {
-        mem.store((at / 8) as usize, w, Ordering::Relaxed);
-        at += 8;
-    }
-    store_bytes(mem, at, payload);
     let (head, head_len) = head_bytes(payload_len, &optional[..n]);
-    let crc = record_crc(&head[..head_len], payload, word0);
-    let word1 = crc as u64 | ((payload_len as u64) << 32);
     let i = (off / 8) as usize;
+    const SMALL: usize = 256;
+    let crc = if head_len + payload.len() + 8 <= SMALL {
+        // Small records: lay out bytes 12.. of the record once in a stack
+        // buffer, take the CRC of it, and store the words from it.
+        let mut buf = [0u8; SMALL];
+        let body = head_len + payload.len();
+        buf[..head_len].copy_from_slice(&head[..head_len]);
+        buf[head_len..body].copy_from_slice(payload);
+        buf[body..body + 8].copy_from_slice(&word0.to_le_bytes());
+        let crc = crc32c::crc32c(&buf[..body + 8]);
+        // The words after word1 are buf[4..]: optional fields, then the
+        // payload zero-padded to a whole word.
+        let words = (body - 4).div_ceil(8);
+        buf[body..body + 8].fill(0);
+        for k in 0..words {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&buf[4 + 8 * k..12 + 8 * k]);
+            mem.store(i + 2 + k, u64::from_le_bytes(w), Ordering::Relaxed);
+        }
+        crc
+    } else {
+        let mut at = off + FIXED_LEN;
+        for &w in &optional[..n] {
+            mem.store((at / 8) as usize, w, Ordering::Relaxed);
+            at += 8;
+        }
+        store_bytes(mem, at, payload);
+        record_crc(&head[..head_len], payload, word0)
+    };
+    let word1 = crc as u64 | ((payload_len as u64) << 32);
     mem.store(i + 1, word1, Ordering::Relaxed);
     // The commit: everything above happens-before a reader's acquire load
     // that sees this value.

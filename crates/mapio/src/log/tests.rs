@@ -236,7 +236,7 @@ fn sync_failure_poisons_the_log() {
     let (_d, p) = tmp();
     let log = small().background_allocation(false).create(&p).unwrap();
     log.append(&Entry::new(), b"one").unwrap();
-    fault::inject(Op::Msync, libc::EIO, 0, 1);
+    fault::inject(Op::Fsync, libc::EIO, 0, 1);
     assert!(log.sync().is_err());
     assert!(matches!(log.sync(), Err(crate::Error::Poisoned { .. })));
     assert!(matches!(

@@ -123,7 +123,8 @@ impl Default for LogOptions {
 
 impl LogOptions {
     /// No schema; 1 TiB of address space; 64 MiB allocation steps made by
-    /// a background thread; 1 GiB resident window.
+    /// a background thread; 1 GiB resident window; keys below 65536
+    /// chained through a flat table.
     pub fn new() -> LogOptions {
         LogOptions {
             schema: Schema::new(),
@@ -131,8 +132,8 @@ impl LogOptions {
             step: 64 << 20,
             background: true,
             resident_window: Some(1 << 30),
-            prefault: true,
-            dense_keys: 0,
+            prefault: false,
+            dense_keys: 1 << 16,
             recovery: Recovery::SkipDamage,
             file_mode: 0o640,
             wait: None,
@@ -166,9 +167,10 @@ impl LogOptions {
         self
     }
 
-    /// With background allocation, also fault the newly allocated pages in
-    /// from the background thread (default), so that writers do not take
-    /// page faults; costs up to one step of memory ahead of the tail.
+    /// With background allocation, also fault pages in (readable) from the
+    /// background thread, a window ahead of the tail, so that writers take
+    /// only minor faults. Off by default: on a machine without idle cores
+    /// it costs more than it saves (measured by `mapio bench`).
     pub fn prefault(mut self, yes: bool) -> Self {
         self.prefault = yes;
         self
@@ -183,8 +185,8 @@ impl LogOptions {
         self
     }
 
-    /// Keys below `n` are tracked for [`Chain::Auto`] in a flat table
-    /// (fast, 8 bytes a key); others in a hash map.
+    /// Keys below `n` (default 65536) are tracked for [`Chain::Auto`] in a
+    /// flat table (fast, 8 bytes a key); others in a hash map.
     pub fn dense_keys(mut self, n: usize) -> Self {
         self.dense_keys = n;
         self
@@ -241,14 +243,34 @@ impl LogOptions {
 /// Tracks the last record of each key for [`Chain::Auto`].
 struct Keys {
     dense: Box<[AtomicU64]>,
-    sparse: Box<[Mutex<HashMap<u64, u64>>]>,
+    sparse: Box<[Mutex<HashMap<u64, u64, std::hash::BuildHasherDefault<IdHasher>>>]>,
+}
+
+/// A hasher for integer keys: one multiply. Keys are object ids chosen by
+/// the writing program itself, so SipHash's protection against chosen
+/// keys buys nothing here and costs a lot per append.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ b as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0 ^ v).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
 }
 
 impl Keys {
     fn new(dense: usize) -> Keys {
         Keys {
             dense: (0..dense).map(|_| AtomicU64::new(0)).collect(),
-            sparse: (0..64).map(|_| Mutex::new(HashMap::new())).collect(),
+            sparse: (0..64).map(|_| Mutex::new(HashMap::default())).collect(),
         }
     }
 
@@ -290,14 +312,25 @@ pub(crate) struct Inner {
     keys: Keys,
     sync: Mutex<SyncState>,
     resident_window: Option<u64>,
-    prefault: bool,
+    prefault: Prefault,
+    /// Pages below this offset were faulted in ahead of the writers.
+    prefaulted: AtomicU64,
 }
+
+/// How the background thread faults pages in ahead of the writers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Prefault {
+    Off,
+    Read,
+    Write,
+}
+
+/// How far ahead of the tail pages are faulted in.
+const PREFAULT_WINDOW: u64 = 8 << 20;
 
 struct SyncState {
     /// Every record below this offset is committed (scanned so far).
     prefix: u64,
-    /// `allocated` at the last `fdatasync`.
-    synced_allocated: u64,
     /// Pages below this offset were released.
     released: u64,
 }
@@ -387,8 +420,10 @@ impl Inner {
     }
 
     fn request_background(&self, end: u64) {
-        let have = self.allocated.load(Ordering::Relaxed);
-        if end + self.step / 2 > have && !self.bg_requested.swap(true, Ordering::AcqRel) {
+        let need_space = end + self.step / 2 > self.allocated.load(Ordering::Relaxed);
+        let need_pages = self.prefault != Prefault::Off
+            && end + PREFAULT_WINDOW / 2 > self.prefaulted.load(Ordering::Relaxed);
+        if (need_space || need_pages) && !self.bg_requested.swap(true, Ordering::AcqRel) {
             let mut bg = self.bg.lock().unwrap_or_else(|e| e.into_inner());
             bg.wanted = true;
             self.bg_cv.notify_one();
@@ -407,19 +442,30 @@ impl Inner {
                 }
                 bg.wanted = false;
             }
+            let tail = self.tail();
             let have = self.allocated.load(Ordering::Acquire);
             // Errors surface to the writer that needs the space.
             let ok = self.failed.get().is_none() && self.full.get().is_none();
             if ok
                 && !self.bg_failed.load(Ordering::Relaxed)
                 && have < self.capacity
-                && self.allocate_to(have + self.step, false).is_ok()
-                && self.prefault
+                && tail + self.step / 2 > have
             {
+                let _ = self.allocate_to(have + self.step, false);
+            }
+            if ok && self.prefault != Prefault::Off {
                 // Take the page faults (and the kernel's zeroing of new
-                // pages) here, not in the writers.
-                let now = self.allocated.load(Ordering::Acquire);
-                let _ = self.map.populate(have as usize, (now - have) as usize);
+                // pages) here, a window ahead of the tail, not in the
+                // writers.
+                let from = self.prefaulted.load(Ordering::Acquire).max(tail);
+                let to = (tail + PREFAULT_WINDOW).min(self.allocated.load(Ordering::Acquire));
+                if to > from {
+                    let write = self.prefault == Prefault::Write;
+                    let _ = self
+                        .map
+                        .populate(from as usize, (to - from) as usize, write);
+                    self.prefaulted.fetch_max(to, Ordering::AcqRel);
+                }
             }
             self.bg_requested.store(false, Ordering::Release);
         }
@@ -449,29 +495,23 @@ impl Inner {
         self.check_failed()?;
         let mut st = self.sync.lock().unwrap_or_else(|e| e.into_inner());
         let tail = self.tail().min(self.allocated.load(Ordering::Acquire));
-        // The prefix is computed before msync, so that every record it
-        // covers was committed before its pages were written.
+        // The prefix is computed before the flush, so that every record it
+        // covers was committed before its pages were written. (Counting
+        // commits instead would put a second locked instruction, and its
+        // store-buffer drain, on every append.)
         let prefix = self.scan_prefix(st.prefix, tail)?;
-        let from = st.prefix.min(prefix);
-        let r = self
-            .map
-            .flush_range(from as usize, (tail - from) as usize)
-            .and_then(|_| self.map.flush_range(0, HEADER_LEN as usize));
-        if let Err(e) = r {
+        // The hint goes to the header first, to be flushed with the data.
+        self.words()?
+            .store(OFF_WORD_SYNCED, prefix, Ordering::Relaxed);
+        // One `fdatasync` writes back every page dirtied through the map
+        // (Linux tracks them in the page cache) together with the file's
+        // size after growth: one device flush, where `msync` of the
+        // records, `msync` of the header and `fdatasync` would be three.
+        if let Err(e) = self.map.sync_data() {
             let _ = self.failed.set(e.to_string());
             return Err(e);
         }
-        let alloc = self.allocated.load(Ordering::Acquire);
-        if alloc != st.synced_allocated {
-            if let Err(e) = self.map.sync_data() {
-                let _ = self.failed.set(e.to_string());
-                return Err(e);
-            }
-            st.synced_allocated = alloc;
-        }
         st.prefix = prefix;
-        self.words()?
-            .store(OFF_WORD_SYNCED, prefix, Ordering::Relaxed);
         if let Some(window) = self.resident_window {
             let page = crate::sys::page_size() as u64;
             let upto = prefix.saturating_sub(window) / page * page;
@@ -691,11 +731,15 @@ impl Log {
             keys,
             sync: Mutex::new(SyncState {
                 prefix,
-                synced_allocated: allocated,
                 released: HEADER_LEN,
             }),
             resident_window: opts.resident_window,
-            prefault: opts.prefault,
+            prefault: if opts.prefault {
+                Prefault::Read
+            } else {
+                Prefault::Off
+            },
+            prefaulted: AtomicU64::new(prefix),
         });
         let bg = if opts.background {
             let i = Arc::clone(&inner);
@@ -708,6 +752,10 @@ impl Log {
         } else {
             None
         };
+        if bg.is_some() {
+            // Fault in the first window before the first append needs it.
+            inner.request_background(prefix);
+        }
         Ok(Log { inner, bg })
     }
 
@@ -839,11 +887,11 @@ impl Log {
         };
         core::write_end(self.inner.words()?, off);
         let end = off + format::END_LEN;
-        self.inner.sync()?;
         self.inner
             .words()?
             .store(OFF_WORD_STATE, format::STATE_CLOSED, Ordering::Release);
-        self.inner.map.flush_range(0, HEADER_LEN as usize)?;
+        // One flush for the end record and the header together.
+        self.inner.sync()?;
         self.stop_background();
         // The background thread held the only other reference.
         let inner =

@@ -168,14 +168,17 @@ impl SharedMap {
         self.core.flush_async_range(offset, len)
     }
 
-    /// Faults the pages of a range in now (`MADV_POPULATE_WRITE`, or
-    /// `_READ` in mode `r`), so that later accesses take no page faults —
-    /// useful ahead of writers, from another thread.
-    pub fn populate(&self, offset: usize, len: usize) -> Result<()> {
+    /// Faults the pages of a range in now, so that later accesses take no
+    /// (or only minor) page faults: useful ahead of writers, from another
+    /// thread. `write` faults them in writable (`MADV_POPULATE_WRITE`,
+    /// which dirties them), else readable (`MADV_POPULATE_READ`: the page
+    /// cache is filled and zeroed, and a later write takes only a minor
+    /// fault).
+    pub fn populate(&self, offset: usize, len: usize, write: bool) -> Result<()> {
         let off = offset.saturating_add(self.core.delta);
         self.core
             .map
-            .populate(off, len, self.mode.writes_file())
+            .populate(off, len, write && self.mode.writes_file())
             .map_err(|e| self.core.io("madvise(populate)", e))
     }
 
