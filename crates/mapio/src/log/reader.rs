@@ -118,6 +118,8 @@ pub(crate) fn step<M: Memory + ?Sized>(
         Slot::Empty if live => Step::Pending,
         Slot::Invalid(_) if live && is_past_limit(mem, pos, limit) => Step::Pending,
         slot => {
+            // A zero header over written bytes is a record torn by a
+            // crash (its writer stores the header last): a hole too.
             let why = match slot {
                 Slot::Invalid(why) => why,
                 _ => "hole",
@@ -155,11 +157,19 @@ fn is_past_limit<M: Memory + ?Sized>(mem: &M, pos: u64, limit: u64) -> bool {
 
 /// Scans a whole log in memory (the writer's recovery and `verify`),
 /// calling `each` for every good data record.
+///
+/// A range of zeros is a *hole* (space a crashed writer reserved and never
+/// wrote) only where a crash can have left one: after the last end record
+/// (an end record is written by a clean close, and reopening pads every
+/// hole before it) and at or above `synced` (every record below it was
+/// committed and made durable). Zeros anywhere else are lost records: a
+/// page that never reached the disk, or damage.
 pub(crate) fn scan_memory<M: Memory + ?Sized>(
     mem: &M,
     _path: &Path,
     limit: u64,
     live: bool,
+    synced: u64,
     policy: Recovery,
     mut each: impl FnMut(u64, &Meta),
 ) -> ScanReport {
@@ -172,6 +182,7 @@ pub(crate) fn scan_memory<M: Memory + ?Sized>(
     let mut buf = Vec::new();
     let mut pos = HEADER_LEN;
     let mut last_kind = None;
+    let mut last_end = HEADER_LEN;
     loop {
         match step(mem, pos, limit, live, &mut buf) {
             Step::Record(off, f) => {
@@ -190,7 +201,10 @@ pub(crate) fn scan_memory<M: Memory + ?Sized>(
             }
             Step::Other(off, kind, len) => {
                 match kind {
-                    Kind::End => r.ends += 1,
+                    Kind::End => {
+                        r.ends += 1;
+                        last_end = off + len;
+                    }
                     _ => r.padding += 1,
                 }
                 pos = off + len;
@@ -214,6 +228,16 @@ pub(crate) fn scan_memory<M: Memory + ?Sized>(
             Step::Pending | Step::Eof => break,
         }
     }
+    // Holes where no crash can have left one are lost records.
+    let (holes, lost): (Vec<Damage>, Vec<Damage>) = std::mem::take(&mut r.holes)
+        .into_iter()
+        .partition(|h| h.from >= last_end && h.from >= synced.min(limit));
+    for mut h in lost {
+        h.why = "zeros where committed records were (a page lost before it reached the disk, or damage)".into();
+        r.damaged.push(h);
+    }
+    r.damaged.sort_by_key(|d| d.from);
+    r.holes = holes;
     r.clean = last_kind == Some(Kind::End)
         && r.damaged.is_empty()
         && r.holes.iter().all(|h| h.to <= r.end_offset);
@@ -544,11 +568,13 @@ impl LogReader {
             self.limit(live)
         };
         let mut keys = HashSet::new();
+        let synced = self.synced();
         let mut r = scan_memory(
             &self.words(),
             &self.path,
             limit,
             live,
+            synced,
             Recovery::SkipDamage,
             |_, m| {
                 if let Some(k) = m.key {

@@ -663,11 +663,20 @@ impl Log {
         })?;
         let keys = Keys::new(opts.dense_keys);
         let limit = map.len() as u64;
-        let report = scan_memory(words, path, limit, false, opts.recovery, |off, meta| {
-            if let Some(k) = meta.key {
-                keys.swap(k, off);
-            }
-        });
+        let synced = words.load(OFF_WORD_SYNCED, Ordering::Relaxed);
+        let report = scan_memory(
+            words,
+            path,
+            limit,
+            false,
+            synced,
+            opts.recovery,
+            |off, meta| {
+                if let Some(k) = meta.key {
+                    keys.swap(k, off);
+                }
+            },
+        );
         let good_end = report.end_offset;
         // Holes and damage below the end become padding: a live reader
         // must never wait at a hole left by a crashed session, and nothing
@@ -684,7 +693,13 @@ impl Log {
             map.truncate(good_end)?;
         }
         let words = map.atomics::<AtomicU64>()?;
-        let sessions = words.load(OFF_WORD_SESSIONS, Ordering::Relaxed) + 1;
+        // The header's counters are hints outside the checksum: any value
+        // must be harmless.
+        let sessions = words
+            .load(OFF_WORD_SESSIONS, Ordering::Relaxed)
+            .saturating_add(1);
+        let synced = synced.min(good_end);
+        words.store(OFF_WORD_SYNCED, synced, Ordering::Relaxed);
         words.store(TAIL_WORD, good_end, Ordering::Relaxed);
         words.store(OFF_WORD_ALLOCATED, good_end, Ordering::Relaxed);
         words.store(OFF_WORD_STATE, format::STATE_OPEN, Ordering::Relaxed);
