@@ -243,8 +243,11 @@ impl LogOptions {
 /// Tracks the last record of each key for [`Chain::Auto`].
 struct Keys {
     dense: Box<[AtomicU64]>,
-    sparse: Box<[Mutex<HashMap<u64, u64, std::hash::BuildHasherDefault<IdHasher>>>]>,
+    sparse: Box<[Mutex<IdMap>]>,
 }
+
+/// Key -> offset of its last record.
+type IdMap = HashMap<u64, u64, std::hash::BuildHasherDefault<IdHasher>>;
 
 /// A hasher for integer keys: one multiply. Keys are object ids chosen by
 /// the writing program itself, so SipHash's protection against chosen
