@@ -429,12 +429,10 @@ pub fn build_index(c: &mut Cursor<'_>) -> Vec<u8> {
     out
 }
 
-/// Whether to let inputs reach the bugs this fuzzing already found and
-/// reported (see `fuzz/README.md`): `MAPIO_FUZZ_KNOWN_BUGS=1`. By default
-/// the targets steer around them, so that a run explores past them
-/// instead of stopping at the first known crash; with the variable set,
-/// the `bug-*` inputs in `corpus/` reproduce them.
+/// Whether inputs may reach the bugs this fuzzing found (now always: they
+/// are fixed; the targets used to steer around them while they were open).
 pub fn known_bugs() -> bool {
-    static ON: OnceLock<bool> = OnceLock::new();
-    *ON.get_or_init(|| std::env::var_os("MAPIO_FUZZ_KNOWN_BUGS").is_some_and(|v| v == "1"))
+    // The five bugs are fixed (SECURITY.md, "Status of the findings"): the
+    // targets no longer steer around them, so a regression is found.
+    true
 }

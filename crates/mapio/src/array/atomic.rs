@@ -124,14 +124,24 @@ impl<A: AtomicElement> AtomicArray<A> {
             )));
         }
         let map = opts.map_options(opts.mode).open_shared(path)?;
-        // Copy the preamble out through atomic loads: another sharer could
-        // be storing to the data next to it.
+        // Copy the preamble out through atomic loads, and no byte more:
+        // another sharer may be storing to the data right after it (with
+        // its own, wider atomics: the preamble's bytes are never those).
         let bytes_view = map.atomics_read_only::<AtomicU8>()?;
-        let n = bytes_view.len().min(npy::MAX_HEADER_LEN + 16);
-        let prefix: Vec<u8> = (0..n)
-            .filter_map(|i| bytes_view.load(i, Ordering::Relaxed))
-            .collect();
-        let header = npy::parse_header(&prefix).map_err(|e| npy_error(path, e))?;
+        let mut prefix = Vec::new();
+        let mut want = 16usize;
+        let header = loop {
+            let n = want.min(bytes_view.len());
+            prefix.extend((prefix.len()..n).filter_map(|i| bytes_view.load(i, Ordering::Relaxed)));
+            match npy::parse_header(&prefix) {
+                Err(npy::NpyError::Truncated { needed, .. })
+                    if needed > prefix.len() && n < bytes_view.len() =>
+                {
+                    want = needed.min(npy::MAX_HEADER_LEN + 16);
+                }
+                r => break r.map_err(|e| npy_error(path, e))?,
+            }
+        };
         if header.dtype != A::DTYPE {
             return Err(Error::format(
                 path,
@@ -139,6 +149,17 @@ impl<A: AtomicElement> AtomicArray<A> {
                     "dtype mismatch: the file holds {} but an array of {} was asked for",
                     header.dtype,
                     A::DTYPE
+                ),
+            ));
+        }
+        if header.data_offset % A::DTYPE.itemsize() != 0 {
+            return Err(Error::format(
+                path,
+                format!(
+                    "the data starts at offset {}, not a multiple of {} bytes: atomics cannot be \
+                     aligned there (np.save and mapio align data to 64 bytes: rewrite the file with one of them)",
+                    header.data_offset,
+                    A::DTYPE.itemsize()
                 ),
             ));
         }

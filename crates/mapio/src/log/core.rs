@@ -377,7 +377,7 @@ pub(crate) fn read_slot<M: Memory + ?Sized>(
     payload: &mut Vec<u8>,
 ) -> Slot {
     payload.clear();
-    if off % 8 != 0 || off + FIXED_LEN > limit {
+    if off % 8 != 0 || off.checked_add(FIXED_LEN).is_none_or(|e| e > limit) {
         return Slot::Invalid("record header runs past the end");
     }
     let i = (off / 8) as usize;
@@ -389,7 +389,7 @@ pub(crate) fn read_slot<M: Memory + ?Sized>(
         return Slot::Invalid("invalid record header");
     };
     let len = word0.len as u64;
-    if off + len > limit {
+    if off.checked_add(len).is_none_or(|e| e > limit) {
         return Slot::Invalid("record runs past the end of the log");
     }
     let word1 = mem.load(i + 1, Ordering::Relaxed);
@@ -467,20 +467,37 @@ pub(crate) fn read_slot<M: Memory + ?Sized>(
     })
 }
 
+/// Bytes a scan may spend verifying resync candidates: a few times what it
+/// scans, so that a crafted file (every word a plausible record header
+/// claiming a long record) costs linear time, not quadratic. A real log's
+/// damage never comes near it.
+pub(crate) fn resync_budget(limit: u64) -> u64 {
+    limit.saturating_mul(8).saturating_add(64 << 20)
+}
+
 /// The next offset after `from` (exclusive), below `limit`, that holds a
-/// record that checks; `None` if there is none.
+/// record that checks; `None` if there is none. Verifying a candidate
+/// costs its length from `budget`; candidates it cannot pay for any more
+/// are passed over.
 pub(crate) fn resync<M: Memory + ?Sized>(
     mem: &M,
     from: u64,
     limit: u64,
     scratch: &mut Vec<u8>,
+    budget: &mut u64,
 ) -> Option<u64> {
-    let mut q = (from + 8).next_multiple_of(8);
-    while q + FIXED_LEN <= limit {
+    let mut q = from.checked_add(8)?.checked_next_multiple_of(8)?;
+    while q.checked_add(FIXED_LEN).is_some_and(|e| e <= limit) {
         let w = mem.load((q / 8) as usize, Ordering::Acquire);
-        if w != 0 && Word0::unpack(w).is_some() {
-            if let Slot::Record(_) = read_slot(mem, q, limit, scratch) {
-                return Some(q);
+        if w != 0 {
+            if let Some(w0) = Word0::unpack(w) {
+                let cost = (w0.len as u64).max(FIXED_LEN);
+                if cost <= *budget {
+                    *budget -= cost;
+                    if let Slot::Record(_) = read_slot(mem, q, limit, scratch) {
+                        return Some(q);
+                    }
+                }
             }
         }
         q += 8;
@@ -600,12 +617,15 @@ mod tests {
             matches!(read_slot(mem, a, 8192, &mut buf), Slot::Record(f) if f.word0.kind == Kind::Padding)
         );
         assert_eq!(read_slot(mem, hole, 8192, &mut buf), Slot::Empty);
-        assert_eq!(resync(mem, hole, 8192, &mut buf), Some(c));
+        assert_eq!(
+            resync(mem, hole, 8192, &mut buf, &mut u64::MAX.clone()),
+            Some(c)
+        );
         assert!(all_zero(mem, hole, c));
         assert!(
             matches!(read_slot(mem, e, 8192, &mut buf), Slot::Record(f) if f.word0.kind == Kind::End)
         );
-        assert_eq!(resync(mem, e, 8192, &mut buf), None);
+        assert_eq!(resync(mem, e, 8192, &mut buf, &mut u64::MAX.clone()), None);
         // Records running past the limit are refused.
         assert!(matches!(
             read_slot(mem, c, c + 8, &mut buf),

@@ -199,7 +199,9 @@ impl Index {
                 }
                 match prev {
                     None => put_varint(&mut lists, off),
-                    Some(p) => put_varint(&mut lists, off - p),
+                    // Lists are validated as increasing on load, and new
+                    // records lie after what the index covered.
+                    Some(p) => put_varint(&mut lists, off.saturating_sub(p)),
                 }
                 prev = Some(off);
                 j += 1;
@@ -230,7 +232,7 @@ impl Index {
             covered,
             last_offset: last.0,
             last_word1: last.1,
-            records: self.records + seen.len() as u64,
+            records: self.records.saturating_add(seen.len() as u64),
             keys: all_keys,
             list_starts: starts,
             lists,
@@ -430,6 +432,36 @@ impl Index {
         }
         let lists = bytes[p..p + lists_len].to_vec();
         p += lists_len;
+        let covered = u64_at(24);
+        // Every list must decode to strictly increasing offsets inside
+        // what the index covers: a crafted index cannot list a record
+        // twice, point outside the log, or make extending it underflow.
+        let mut total = 0u64;
+        for (i, &start) in starts.iter().enumerate() {
+            let end = starts.get(i + 1).map_or(lists_len, |&e| e as usize);
+            let list = &lists[start as usize..end];
+            let mut pos = 0;
+            let mut prev: Option<u64> = None;
+            while pos < list.len() {
+                let v = get_varint(list, &mut pos).ok_or("index list is truncated")?;
+                let off = match prev {
+                    None => v,
+                    Some(p) if v > 0 => p.checked_add(v).ok_or("index offset overflows")?,
+                    Some(_) => return Err("index lists a record twice".into()),
+                };
+                if off < HEADER_LEN || off >= covered {
+                    return Err("index offset outside what it covers".into());
+                }
+                prev = Some(off);
+                total += 1;
+            }
+            if prev.is_none() {
+                return Err("index key without records".into());
+            }
+        }
+        if total > u64_at(48) {
+            return Err("index lists more records than it counts".into());
+        }
         let mut checkpoints = Vec::with_capacity(n_cps);
         for _ in 0..n_cps {
             checkpoints.push(Checkpoint {
@@ -459,10 +491,18 @@ impl Index {
     /// through a mapio map with its space reserved, then renamed).
     pub fn save(&self, path: &Path) -> Result<()> {
         let bytes = self.encode();
-        let tmp = path.with_extension(format!("idx.tmp{}", std::process::id()));
+        // A fresh name, created exclusively (O_EXCL: never through a
+        // symbolic link someone planted there).
+        let nonce = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let tmp = path.with_extension(format!("idx.tmp{}.{nonce:08x}", std::process::id()));
         let write = || -> Result<()> {
             let mut f = MappedFile::options()
                 .mode(Mode::Create)
+                .create_new(true)
+                .nofollow(true)
                 .len(bytes.len() as u64)
                 .open(&tmp)?;
             f.as_mut_slice()?.copy_from_slice(&bytes);
@@ -478,11 +518,27 @@ impl Index {
     /// Loads the index at `path` for the log `reader` reads, checking that
     /// it still matches.
     pub fn load(reader: &LogReader, path: &Path) -> Result<IndexState> {
-        let bytes = match std::fs::read(path) {
-            Ok(b) => b,
+        // Only a regular file of a plausible size is read (never a FIFO
+        // or a device, never more than the log could need).
+        let meta = match std::fs::metadata(path) {
+            Ok(m) => m,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(IndexState::Missing),
-            Err(e) => return Err(Error::io(path, "read", e)),
+            Err(e) => return Err(Error::io(path, "stat", e)),
         };
+        if !meta.is_file() {
+            return Ok(IndexState::Stale(
+                "the index path is not a regular file".into(),
+            ));
+        }
+        let log_len = std::fs::metadata(reader.path())
+            .map(|m| m.len())
+            .unwrap_or(0);
+        if meta.len() > log_len.saturating_add(64 << 20) {
+            return Ok(IndexState::Stale(
+                "the index is larger than its log could need".into(),
+            ));
+        }
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, "read", e))?;
         let idx = match Index::decode(&bytes) {
             Ok(i) => i,
             Err(why) => return Ok(IndexState::Stale(why)),
@@ -490,7 +546,8 @@ impl Index {
         if idx.log_created_ns != reader.header().created_ns {
             return Ok(IndexState::Stale("the index belongs to another log".into()));
         }
-        if idx.last_offset != 0 && reader.word_at(idx.last_offset + 8) != idx.last_word1 {
+        let last_word1 = idx.last_offset.checked_add(8).map(|o| reader.word_at(o));
+        if idx.last_offset != 0 && last_word1 != Some(idx.last_word1) {
             return Ok(IndexState::Stale(
                 "the log no longer holds the last record the index covers".into(),
             ));

@@ -310,7 +310,7 @@ fn scan_live(m: &Model, plans: &[Plan]) -> Vec<Seen> {
     let mut buf = Vec::new();
     let mut out = Vec::new();
     loop {
-        match reader::step(m, pos, limit, true, &mut buf) {
+        match reader::step(m, pos, limit, true, &mut buf, &mut u64::MAX.clone()) {
             Step::Record(off, f) => {
                 let s = seen(off, &f, &buf, plans);
                 pos = off + s.len;
@@ -350,7 +350,7 @@ fn scan_resync(m: &Model, plans: &[Plan]) -> Vec<Seen> {
                 pos += s.len;
                 out.push(s);
             }
-            Slot::Empty => match core::resync(m, pos, limit, &mut scratch) {
+            Slot::Empty => match core::resync(m, pos, limit, &mut scratch, &mut u64::MAX.clone()) {
                 Some(q) => pos = q,
                 None => break,
             },

@@ -106,8 +106,9 @@ pub(crate) fn step<M: Memory + ?Sized>(
     limit: u64,
     live: bool,
     buf: &mut Vec<u8>,
+    budget: &mut u64,
 ) -> Step {
-    if pos + format::FIXED_LEN > limit {
+    if pos.checked_add(format::FIXED_LEN).is_none_or(|e| e > limit) {
         return Step::Eof;
     }
     match core::read_slot(mem, pos, limit, buf) {
@@ -125,7 +126,7 @@ pub(crate) fn step<M: Memory + ?Sized>(
                 _ => "hole",
             };
             let mut scratch = Vec::new();
-            match core::resync(mem, pos, limit, &mut scratch) {
+            match core::resync(mem, pos, limit, &mut scratch, budget) {
                 Some(q) => {
                     let why = if core::all_zero(mem, pos, q) {
                         "hole"
@@ -152,7 +153,7 @@ pub(crate) fn step<M: Memory + ?Sized>(
 /// A committed record whose length reaches past `limit` (a stale limit).
 fn is_past_limit<M: Memory + ?Sized>(mem: &M, pos: u64, limit: u64) -> bool {
     let w = mem.load((pos / 8) as usize, Ordering::Acquire);
-    format::Word0::unpack(w).is_some_and(|w0| pos + w0.len as u64 > limit)
+    format::Word0::unpack(w).is_some_and(|w0| pos.saturating_add(w0.len as u64) > limit)
 }
 
 /// Scans a whole log in memory (the writer's recovery and `verify`),
@@ -180,11 +181,12 @@ pub(crate) fn scan_memory<M: Memory + ?Sized>(
         ..ScanReport::default()
     };
     let mut buf = Vec::new();
+    let mut budget = core::resync_budget(limit);
     let mut pos = HEADER_LEN;
     let mut last_kind = None;
     let mut last_end = HEADER_LEN;
     loop {
-        match step(mem, pos, limit, live, &mut buf) {
+        match step(mem, pos, limit, live, &mut buf, &mut budget) {
             Step::Record(off, f) => {
                 r.records += 1;
                 r.payload_bytes += f.payload_len as u64;
@@ -404,8 +406,20 @@ impl LogReader {
             .map_err(|e| Error::io(path, "stat", e))?
             .len();
         if size < HEADER_LEN {
-            // Say what it is rather than failing to map a short file.
-            let head = std::fs::read(path).map_err(|e| Error::io(path, "read", e))?;
+            // Say what it is rather than failing to map a short file; a
+            // device or a FIFO is not read (it could be endless or block).
+            if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+                return Err(Error::io(
+                    path,
+                    "open",
+                    std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"),
+                ));
+            }
+            let mut head = Vec::new();
+            use std::io::Read;
+            std::fs::File::open(path)
+                .and_then(|f| f.take(HEADER_LEN).read_to_end(&mut head))
+                .map_err(|e| Error::io(path, "read", e))?;
             return Err(match Header::decode(&head) {
                 Err(e) => Error::corrupt(path, 0, e.to_string()),
                 Ok(_) => Error::corrupt(path, 0, "truncated log header"),
@@ -518,7 +532,7 @@ impl LogReader {
         // is mapped already (queries read millions of records).
         let mut limit = self.map.len() as u64;
         let inside = format::Word0::unpack(self.word_at(offset))
-            .is_some_and(|w| offset + (w.len as u64).max(format::FIXED_LEN) <= limit);
+            .is_some_and(|w| offset.saturating_add((w.len as u64).max(format::FIXED_LEN)) <= limit);
         if !inside {
             limit = self.refresh();
         }
@@ -543,12 +557,14 @@ impl LogReader {
     pub fn records(&self) -> Records<'_> {
         let live = self.writer_active();
         self.refresh();
+        let limit = self.limit(live);
         Records {
             reader: self,
             pos: HEADER_LEN,
             live,
-            limit: self.limit(live),
+            limit,
             buf: Vec::new(),
+            budget: core::resync_budget(limit),
         }
     }
 
@@ -608,14 +624,25 @@ impl LogReader {
     /// earlier record of the same key).
     pub fn history_back_from(&self, offset: u64) -> Result<Vec<Record>> {
         let mut out = Vec::new();
+        let mut seen = HashSet::new();
         let mut rec = self.read_at(offset)?;
+        seen.insert(offset);
         let key = rec.key;
         loop {
             let prev = rec.prev_offset();
             out.push(rec);
             let Some(p) = prev else { break };
+            // A chain visits each record once: a loop (a damaged or
+            // crafted `prev`) is an error, not an endless walk.
+            if !seen.insert(p) {
+                return Err(Error::corrupt(
+                    &self.path,
+                    p,
+                    "history chain loops back on itself",
+                ));
+            }
             let next = self.read_at(p)?;
-            if next.key != key || out.len() > (self.map.len() / 16) {
+            if next.key != key {
                 return Err(Error::corrupt(&self.path, p, "broken history chain"));
             }
             rec = next;
@@ -647,6 +674,7 @@ impl LogReader {
             live: self.writer_active(),
             last_check: Instant::now(),
             ended: false,
+            budget: core::resync_budget(self.map.len() as u64),
         }
     }
 }
@@ -658,6 +686,7 @@ pub struct Records<'a> {
     live: bool,
     limit: u64,
     buf: Vec<u8>,
+    budget: u64,
 }
 
 impl Records<'_> {
@@ -673,7 +702,14 @@ impl Iterator for Records<'_> {
     fn next(&mut self) -> Option<Record> {
         let words = self.reader.words();
         loop {
-            match step(&words, self.pos, self.limit, self.live, &mut self.buf) {
+            match step(
+                &words,
+                self.pos,
+                self.limit,
+                self.live,
+                &mut self.buf,
+                &mut self.budget,
+            ) {
                 Step::Record(off, f) => {
                     self.pos = off + f.word0.len as u64;
                     return Some(Record::from_found(off, &f, std::mem::take(&mut self.buf)));
@@ -695,6 +731,7 @@ pub struct Follow<'a> {
     live: bool,
     last_check: Instant,
     ended: bool,
+    budget: u64,
 }
 
 impl Follow<'_> {
@@ -715,12 +752,16 @@ impl Iterator for Follow<'_> {
         let mut pause = Duration::from_micros(20);
         loop {
             let limit = self.reader.limit(self.live);
+            // The budget grows with the log, so that a long follow of a
+            // growing log keeps the linear bound.
+            self.budget = self.budget.max(core::resync_budget(limit) / 2);
             let s = step(
                 &self.reader.words(),
                 self.pos,
                 limit,
                 self.live,
                 &mut self.buf,
+                &mut self.budget,
             );
             match s {
                 Step::Record(off, f) => {

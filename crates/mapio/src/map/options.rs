@@ -234,11 +234,33 @@ impl OpenOptions {
 
     fn open_core(&self, path: &Path, kind: LockKind, view: View) -> Result<(Core, usize)> {
         // `w+` that fails after creating the file removes it again: a
-        // failed create leaves nothing behind.
-        let created = self.mode == Mode::Create && !sys::path_exists(path);
+        // failed create leaves nothing behind. Whether this call created
+        // it is known exactly by trying O_EXCL first (a check for
+        // existence before opening could race with another creator).
+        if self.mode == Mode::Create && !self.create_new {
+            match self
+                .clone()
+                .create_new(true)
+                .open_core_inner(path, kind, view)
+            {
+                Err(Error::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Ok(r) => return Ok(r),
+                Err(e) => {
+                    if !matches!(e, Error::Locked { .. }) {
+                        let _ = std::fs::remove_file(path);
+                    }
+                    return Err(e);
+                }
+            }
+        }
         let r = self.open_core_inner(path, kind, view);
-        if r.is_err() && created && !matches!(r, Err(Error::Locked { .. })) {
-            let _ = std::fs::remove_file(path);
+        if r.is_err() && self.create_new && !matches!(r, Err(Error::Locked { .. })) {
+            // With O_EXCL the file is ours whenever open got that far.
+            if !matches!(&r, Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::AlreadyExists)
+            {
+                let _ = std::fs::remove_file(path);
+            }
         }
         r
     }

@@ -180,7 +180,10 @@ impl File {
     /// The path must name a regular file.
     pub fn open(path: &Path, how: &OpenHow, lock: LockRequest) -> Result<File, OpenError> {
         fault::check(Op::Open).map_err(|e| OpenError::Io("open", e))?;
-        let mut flags = OFlags::CLOEXEC;
+        // O_NONBLOCK: opening a FIFO must not wait for a writer (the
+        // regular-file check below then refuses it). Linux ignores the
+        // flag for regular files.
+        let mut flags = OFlags::CLOEXEC | OFlags::NONBLOCK;
         flags |= if how.write {
             OFlags::RDWR
         } else {
@@ -412,8 +415,17 @@ impl File {
         let block = self.block_size()?;
         // Inside the file: a block whose first byte reads as zero may be a
         // hole; writing that zero back allocates it without changing data.
+        // That read-then-write would race with a process storing into the
+        // same block through its map, which only atomic sharers may be
+        // doing: for them only the part past the end is written (holes
+        // inside stay holes; see SECURITY.md).
+        let inside_end = if self.lock == Some(LockKind::Atomic) {
+            offset
+        } else {
+            end.min(size)
+        };
         let mut pos = offset - offset % block;
-        while pos < end.min(size) {
+        while pos < inside_end {
             let mut byte = [0u8; 1];
             let n = retry_eintr(|| rustix::io::pread(&self.fd, &mut byte, pos))?;
             if n == 1 && byte[0] == 0 {

@@ -109,9 +109,17 @@ macro_rules! ro_load {
     ($($t:ty => $int:ty),*) => {$(
         impl ReadOnlyAtomics<'_, $t> {
             /// Atomically loads element `i`; `None` past the end.
+            ///
+            /// On read-only memory std guarantees only `Relaxed` loads, so
+            /// a stronger `order` is a relaxed load followed by an acquire
+            /// fence, which gives the same synchronisation.
             #[inline]
             pub fn load(&self, i: usize, order: Ordering) -> Option<$int> {
-                self.0.get(i).map(|a| a.load(order))
+                let v = self.0.get(i)?.load(Ordering::Relaxed);
+                if order != Ordering::Relaxed {
+                    std::sync::atomic::fence(Ordering::Acquire);
+                }
+                Some(v)
             }
         }
     )*};
@@ -507,9 +515,12 @@ impl Mapping {
                 let mut i = 0;
                 while i < n {
                     // SAFETY: `p + i` is inside the accessible, mapped,
-                    // readable range; a volatile read of a byte has no
-                    // effect but the page fault we want.
-                    unsafe { std::ptr::read_volatile(p.add(i)) };
+                    // readable range, aligned for a byte; reading it as an
+                    // `AtomicU8` (relaxed, allowed on read-only memory) has
+                    // no effect but the page fault we want, and cannot race
+                    // with concurrent atomic or exclusive writers.
+                    let byte = unsafe { AtomicU8::from_ptr(p.add(i)) };
+                    byte.load(Ordering::Relaxed);
                     i += page;
                 }
                 Ok(())

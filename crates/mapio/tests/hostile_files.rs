@@ -1,0 +1,297 @@
+//! Regression tests for the findings of the security review (SECURITY.md,
+//! F1–F16): hostile files and paths must give errors, in bounded time and
+//! memory, never panics, hangs or writes through planted links. The inputs
+//! the fuzzers found are replayed too (`fuzz/corpus/*/bug-*`).
+
+use std::path::{Path, PathBuf};
+
+use mapio::array::{AtomicArray, DynArray};
+use mapio::log::format::{self, Flags, HEADER_LEN, Header, Kind, Word0};
+use mapio::log::{Index, IndexState, Log, LogOptions, LogReader, LogSet, Schema, SetOptions};
+use std::sync::atomic::AtomicU64;
+
+fn record(key: Option<u64>, prev: Option<u64>, payload: &[u8]) -> Vec<u8> {
+    let opt = [key, prev];
+    let n_opt = opt.iter().flatten().count();
+    let body = 16 + 8 * n_opt + payload.len();
+    let len = body.next_multiple_of(8);
+    let w0 = Word0 {
+        len: len as u32,
+        kind: Kind::Data,
+        has_key: key.is_some(),
+        has_prev: prev.is_some(),
+        has_time: false,
+        flags: Flags(0),
+    }
+    .pack();
+    let mut rec = vec![0u8; len];
+    rec[0..8].copy_from_slice(&w0.to_le_bytes());
+    rec[12..16].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+    let mut at = 16;
+    for w in opt.iter().flatten() {
+        rec[at..at + 8].copy_from_slice(&w.to_le_bytes());
+        at += 8;
+    }
+    rec[at..at + payload.len()].copy_from_slice(payload);
+    let crc = format::record_crc(&rec[12..body], w0);
+    rec[8..12].copy_from_slice(&crc.to_le_bytes());
+    rec
+}
+
+fn log_file(dir: &Path, name: &str, area: &[u8]) -> PathBuf {
+    let mut f = Header::new(Schema::new(), 42).encode();
+    f.extend_from_slice(area);
+    let p = dir.join(name);
+    std::fs::write(&p, f).unwrap();
+    p
+}
+
+#[test]
+fn f1_header_counters_at_their_maximum() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.log");
+    LogOptions::new().create(&p).unwrap().close().unwrap();
+    let mut b = std::fs::read(&p).unwrap();
+    b[format::OFF_SESSIONS..format::OFF_SESSIONS + 8].fill(0xFF);
+    b[format::OFF_SYNCED..format::OFF_SYNCED + 8].fill(0xFF);
+    std::fs::write(&p, &b).unwrap();
+    let log = Log::open(&p).unwrap();
+    log.close().unwrap();
+    assert_eq!(LogReader::open(&p).unwrap().sessions(), u64::MAX);
+}
+
+#[test]
+fn f4_offsets_near_the_end_of_the_address_space() {
+    let dir = tempfile::tempdir().unwrap();
+    // A record whose prev points 8 bytes before 2^64.
+    let p = log_file(
+        dir.path(),
+        "a.log",
+        &record(Some(1), Some(u64::MAX - 7), b"x"),
+    );
+    let r = LogReader::open(&p).unwrap();
+    for off in [u64::MAX, u64::MAX - 7, u64::MAX - 15, 1 << 63] {
+        assert!(r.read_at(off).is_err());
+        assert_eq!(r.records_from(off).count(), 0);
+    }
+    assert!(
+        r.history(1).is_err(),
+        "a prev past the end is a broken chain"
+    );
+}
+
+#[test]
+fn f6_resync_over_a_crafted_area_is_linear() {
+    // Every 16 bytes a plausible header claiming the rest of the file with
+    // a wrong CRC: quadratic re-checksumming took hours at a few MiB.
+    let dir = tempfile::tempdir().unwrap();
+    let n = 4 << 20;
+    let mut area = vec![0u8; n];
+    let mut q = 0;
+    while q + 16 <= n {
+        let len = (n - q) / 8 * 8;
+        let w0 = Word0 {
+            len: len as u32,
+            kind: Kind::Data,
+            has_key: false,
+            has_prev: false,
+            has_time: false,
+            flags: Flags(0),
+        }
+        .pack();
+        let w1 = 0xDEAD_BEEFu64 | (((len - 16) as u64) << 32);
+        area[q..q + 8].copy_from_slice(&w0.to_le_bytes());
+        area[q + 8..q + 16].copy_from_slice(&w1.to_le_bytes());
+        q += 16;
+    }
+    let p = log_file(dir.path(), "r.log", &area);
+    let report = mapio::log::verify(&p).unwrap();
+    assert_eq!(report.records, 0);
+    assert!(!report.damaged.is_empty());
+    assert!(mapio::log::recover(&p, mapio::log::Recovery::SkipDamage).is_ok());
+}
+
+#[test]
+fn f7_a_history_chain_that_loops() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = record(Some(1), Some(HEADER_LEN), &[7; 64]); // points at itself
+    let p = log_file(dir.path(), "loop.log", &a);
+    let e = LogReader::open(&p).unwrap().history(1).unwrap_err();
+    assert!(e.to_string().contains("loops"), "{e}");
+}
+
+#[test]
+fn f8_f2_f3_f5_hostile_indexes_are_stale_not_trusted() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = LogOptions::new().create(dir.path().join("a.log")).unwrap();
+    for i in 0..20u64 {
+        log.append(
+            &mapio::log::Entry::new().key(i % 3).time(i as f64),
+            b"payload",
+        )
+        .unwrap();
+    }
+    log.close().unwrap();
+    let p = dir.path().join("a.log");
+    let reader = LogReader::open(&p).unwrap();
+    let ipath = Index::path_for(&p, None);
+    let good = Index::build(&reader, None).unwrap().encode();
+    let fix_crc = |b: &mut Vec<u8>| {
+        let crc = crc32c::crc32c_append(crc32c::crc32c(&b[..124]), &b[128..]);
+        b[124..128].copy_from_slice(&crc.to_le_bytes());
+    };
+    let field =
+        |b: &mut Vec<u8>, at: usize, v: u64| b[at..at + 8].copy_from_slice(&v.to_le_bytes());
+    let mut cases: Vec<(&str, Vec<u8>)> = Vec::new();
+    // F5: last_offset at the top of the range.
+    let mut b = good.clone();
+    field(&mut b, 32, u64::MAX);
+    cases.push(("last_offset", b));
+    // F3: a record count near the maximum.
+    let mut b = good.clone();
+    field(&mut b, 48, u64::MAX);
+    cases.push(("records", b));
+    // F8/F2: a list that repeats an offset (zero deltas) or runs past
+    // what the index covers.
+    let n_keys = u64::from_le_bytes(good[56..64].try_into().unwrap()) as usize;
+    let lists_at = 128 + 16 * n_keys;
+    let mut b = good.clone();
+    b[lists_at + 2] = 0; // the first key's second delta (one byte each here)
+    cases.push(("repeated", b));
+    let mut b = good.clone();
+    field(&mut b, 24, HEADER_LEN + 8); // covered: below most listed offsets
+    cases.push(("covered", b));
+    for (what, mut b) in cases {
+        fix_crc(&mut b);
+        std::fs::write(&ipath, &b).unwrap();
+        match Index::load(&reader, &ipath).unwrap() {
+            IndexState::Stale(_) => {}
+            IndexState::Fresh(i) => {
+                // Accepted only if it still says something true.
+                assert_eq!(what, "records", "{what}: a crafted index was trusted");
+                let _ = i;
+            }
+            IndexState::Missing => panic!("{what}"),
+        }
+        // Queries over it never panic and stay correct.
+        let set = LogSet::open(&p, &SetOptions::new()).unwrap();
+        assert_eq!(set.history(1).unwrap().len(), 7, "{what}");
+        let (_, note) = Index::update(&reader, &ipath, None).unwrap();
+        assert!(
+            note.starts_with("rebuilt") || note == "fresh" || note == "extended",
+            "{what}: {note}"
+        );
+    }
+}
+
+#[test]
+fn f11_f12_devices_and_fifos_are_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("pipe.npy");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    rustix::fs::mkfifoat(
+        rustix::fs::CWD,
+        c.as_c_str(),
+        rustix::fs::Mode::from_raw_mode(0o600),
+    )
+    .unwrap();
+    // Opening a FIFO must not block waiting for a writer.
+    assert!(DynArray::open_npy(&fifo).is_err());
+    assert!(LogReader::open(&fifo).is_err());
+    assert!(mapio::map::MappedFile::open(&fifo, mapio::map::Mode::ReadOnly).is_err());
+    let zero = dir.path().join("z.log");
+    std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+    assert!(LogReader::open(&zero).is_err());
+}
+
+#[test]
+fn f13_index_save_never_follows_a_planted_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.log");
+    LogOptions::new().create(&p).unwrap().close().unwrap();
+    let reader = LogReader::open(&p).unwrap();
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, b"precious").unwrap();
+    // Links at every name an older mapio would have used.
+    let ipath = Index::path_for(&p, None);
+    std::os::unix::fs::symlink(
+        &victim,
+        ipath.with_extension(format!("idx.tmp{}", std::process::id())),
+    )
+    .unwrap();
+    Index::build(&reader, None).unwrap().save(&ipath).unwrap();
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+    assert!(matches!(
+        Index::load(&reader, &ipath).unwrap(),
+        IndexState::Fresh(_)
+    ));
+}
+
+#[test]
+fn f14_atomic_arrays_refuse_unaligned_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.npy");
+    // A valid header whose padding was shortened by 6 bytes: data at 74.
+    let mut h = b"\x93NUMPY\x01\x00".to_vec();
+    let dict = b"{'descr': '<u8', 'fortran_order': False, 'shape': (2,), }";
+    let mut text = dict.to_vec();
+    while (10 + text.len() + 1) < 74 {
+        text.push(b' ');
+    }
+    text.push(b'\n');
+    h.extend_from_slice(&(text.len() as u16).to_le_bytes());
+    h.extend_from_slice(&text);
+    assert_eq!(h.len(), 74);
+    h.extend_from_slice(&[0u8; 16]);
+    std::fs::write(&p, &h).unwrap();
+    let e = AtomicArray::<AtomicU64>::open_npy(&p).unwrap_err();
+    assert!(e.to_string().contains("not a multiple"), "{e}");
+}
+
+#[test]
+fn fuzz_findings_replay() {
+    // The inputs the fuzzers minimised, through the entry points that
+    // panicked on them: now errors or clean results.
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus");
+    let mut n = 0;
+    for target in ["log_scan", "index_update"] {
+        let Ok(rd) = std::fs::read_dir(corpus.join(target)) else {
+            continue;
+        };
+        for e in rd {
+            let path = e.unwrap().path();
+            if !path
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("bug-")
+            {
+                continue;
+            }
+            let bytes = std::fs::read(&path).unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            // As a record area after a valid header, and as a whole file.
+            for (name, file) in [
+                ("area.log", log_file(dir.path(), "area.log", &bytes)),
+                ("raw.log", {
+                    let q = dir.path().join("raw.log");
+                    std::fs::write(&q, &bytes).unwrap();
+                    q
+                }),
+            ] {
+                let _ = name;
+                if let Ok(r) = LogReader::open(&file) {
+                    let keys: Vec<u64> = r.records().filter_map(|rec| rec.key).collect();
+                    for k in keys {
+                        let _ = r.history(k);
+                    }
+                    let _ = r.scan();
+                    drop(r);
+                    let _ = mapio::log::recover(&file, mapio::log::Recovery::SkipDamage);
+                }
+            }
+            n += 1;
+        }
+    }
+    assert!(n >= 3, "the fuzz corpus's bug inputs were not found ({n})");
+}
