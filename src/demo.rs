@@ -689,8 +689,8 @@ fn run_ranks(args: &DemoArgs) -> Result<i32> {
     let last = args.steps.saturating_sub(1) as f64;
     let state = set.state_at(last, mapio::log::Interpolation::None)?;
     let mut moved = None;
-    for e in &state.entries {
-        if e.file != 0 || e.record.flags.contains(Flags::ENTER) {
+    for e in state.entries() {
+        if e.file != 0 || e.flags.contains(Flags::ENTER) {
             moved = Some(e.key);
             break;
         }
@@ -711,7 +711,7 @@ fn run_ranks(args: &DemoArgs) -> Result<i32> {
         "event": "summary", "ranks": args.ranks, "records": records, "bytes": bytes,
         "enters": enters, "exits": exits, "seconds": seconds,
         "records_per_s": records as f64 / seconds,
-        "state_at_last_step": state.entries.len(), "particles": args.particles,
+        "state_at_last_step": state.len(), "particles": args.particles,
         "history_continuous": history_ok, "dir": dir,
     });
     if args.json {
@@ -726,7 +726,7 @@ fn run_ranks(args: &DemoArgs) -> Result<i32> {
         println!("  moves       {enters} particles entered a new rank ({exits} EXIT records)");
         println!(
             "  set check   state at step {last}: {} of {} particles; a moving particle's history is {}",
-            state.entries.len(),
+            state.len(),
             args.particles,
             if history_ok { "continuous" } else { "BROKEN" }
         );
@@ -744,7 +744,7 @@ fn run_ranks(args: &DemoArgs) -> Result<i32> {
         drop(set);
         let _ = std::fs::remove_dir_all(&dir);
     }
-    Ok(if state.entries.len() == args.particles && history_ok {
+    Ok(if state.len() == args.particles && history_ok {
         0
     } else {
         1

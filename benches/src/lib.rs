@@ -51,6 +51,7 @@ pub mod latency;
 pub mod log;
 pub mod machine;
 pub mod numpy;
+pub mod query;
 mod random;
 mod raw;
 mod seq;

@@ -102,6 +102,14 @@ impl SuiteOptions {
         self.only.is_empty() || self.only.iter().any(|o| name.starts_with(o.as_str()))
     }
 
+    /// The query workload's log: 1e6 keys x 10 steps (1e7 records) in a
+    /// full run, scaled down with `--size` and `--quick`.
+    pub fn query_spec(&self) -> crate::query::QuerySpec {
+        let keys = (self.size / 128).clamp(1_000, 1_000_000);
+        let keys = if self.quick { keys.min(100_000) } else { keys };
+        crate::query::QuerySpec { keys, steps: 10 }
+    }
+
     /// The log workloads: (name, spec).
     pub fn log_workloads(&self) -> io::Result<Vec<(String, LogSpec)>> {
         let mut v = Vec::new();
@@ -154,6 +162,7 @@ pub fn planned_runs(o: &SuiteOptions, numpy: bool) -> io::Result<u64> {
         add(&name, LogContender::ALL.len() as u64, o.rounds(15, 5), 1);
     }
     add("latency", Transport::ALL.len() as u64, o.rounds(6, 2), 0);
+    add("log_query", 2, o.rounds(5, 2), 0);
     Ok(p)
 }
 
@@ -494,6 +503,59 @@ pub fn run_suite(
         )?);
     }
 
+    // State at a time: with the sidecar index against a full scan.
+    let mut notes = Vec::new();
+    if o.wanted("log_query") {
+        let spec = o.query_spec();
+        let path = dir.join("query.log");
+        let (log_len, idx_len) = crate::query::prepare_query(&path, spec)?;
+        notes.push(format!(
+            "log_query: the index is {:.1}% of the log ({} of {})",
+            100.0 * idx_len as f64 / log_len as f64,
+            mib(idx_len),
+            mib(log_len)
+        ));
+        let contenders = vec![
+            ContenderSpec::new("mapio", "LogSet::state_at with the sidecar index"),
+            ContenderSpec::new("scan", "LogSet::state_at scanning every record (no index)"),
+        ];
+        let runners: Vec<Runner<'_>> = vec![
+            Box::new(|| {
+                let t = Instant::now();
+                let sum = crate::query::run_query(&path, spec, true)?;
+                Ok(Sample::timed(t.elapsed(), sum))
+            }),
+            Box::new(|| {
+                let t = Instant::now();
+                let sum = crate::query::run_query(&path, spec, false)?;
+                Ok(Sample::timed(t.elapsed(), sum))
+            }),
+        ];
+        let wspec = WorkloadSpec::throughput(
+            "log_query",
+            &format!(
+                "state of {} keys at t = {} over a log of {} records ({})",
+                spec.keys,
+                spec.time(),
+                spec.records(),
+                mib(log_len)
+            ),
+            "log",
+            log_len,
+        )
+        .records(spec.keys);
+        workloads.push(run_workload(
+            &wspec,
+            &contenders,
+            runners,
+            o.rounds(5, 2),
+            0,
+            &mut ctx,
+        )?);
+        remove(&path)?;
+        remove(&mapio::log::Index::path_for(&path, None))?;
+    }
+
     machine.load_after = crate::machine::load_average();
     let valid = workloads.iter().all(|w| w.valid);
     Ok(Report {
@@ -513,7 +575,7 @@ pub fn run_suite(
         duration_s: started.elapsed().as_secs_f64(),
         workloads,
         valid,
-        notes: Vec::new(),
+        notes,
         legend: LEGEND.to_string(),
     })
 }

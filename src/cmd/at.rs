@@ -1,6 +1,5 @@
 //! `mapio at LOGS --time T`: the state of every object at a time.
 
-use mapio::log::Record;
 use serde_json::{Value, json};
 
 use super::out::Out;
@@ -39,12 +38,9 @@ pub fn run(args: Args) -> Outcome {
         .map(|p| p.display().to_string())
         .collect();
     let mut out = Out::new();
-    for e in &state.entries {
-        // Print the record with the payload at the time.
-        let shown = Record {
-            payload: e.payload.clone(),
-            ..e.record.clone()
-        };
+    for e in state.entries() {
+        // The record with the payload at the time.
+        let shown = state.record(e);
         if args.json {
             let mut v = record_json(&shown, &schema);
             if let Value::Object(m) = &mut v {

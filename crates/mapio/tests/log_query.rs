@@ -212,9 +212,8 @@ fn check_state(set: &LogSet, all: &[(usize, Record)], t: f64) {
         let want = brute_state(all, t, linear);
         let got = set.state_at(t, interp).unwrap();
         let got: BTreeMap<u64, (usize, u64, Vec<u8>)> = got
-            .entries
-            .into_iter()
-            .map(|e| (e.key, (e.file, e.record.offset, e.payload)))
+            .iter()
+            .map(|(e, p)| (e.key, (e.file, e.offset, p.to_vec())))
             .collect();
         assert_eq!(
             got.keys().collect::<Vec<_>>(),
@@ -415,13 +414,7 @@ fn read_only_logs_and_index_dir() {
         .map(|e| e.unwrap().file_name())
         .collect();
     let set = LogSet::open(&p, &SetOptions::new()).unwrap();
-    assert_eq!(
-        set.state_at(1.0, Interpolation::None)
-            .unwrap()
-            .entries
-            .len(),
-        10
-    );
+    assert_eq!(set.state_at(1.0, Interpolation::None).unwrap().len(), 10);
     assert_eq!(set.history(3).unwrap().len(), 1);
     drop(set);
     let after: Vec<_> = std::fs::read_dir(dir.path())
@@ -436,13 +429,7 @@ fn read_only_logs_and_index_dir() {
     assert!(idx_dir.path().join("ro.log.idx").exists());
     let set = LogSet::open(&p, &SetOptions::new().index_dir(idx_dir.path())).unwrap();
     assert!(set.index_notes()[0].1.ends_with("ro.log.idx"));
-    assert_eq!(
-        set.state_at(1.0, Interpolation::None)
-            .unwrap()
-            .entries
-            .len(),
-        10
-    );
+    assert_eq!(set.state_at(1.0, Interpolation::None).unwrap().len(), 10);
 }
 
 #[test]
@@ -487,10 +474,10 @@ fn export_columns_match_the_state_and_the_records() {
         )
         .unwrap();
     let state = set.state_at(1.0, Interpolation::None).unwrap();
-    assert_eq!(s.rows, state.entries.len() as u64);
+    assert_eq!(s.rows, state.len() as u64);
     assert!(!at.join("x.npy").exists());
     let id = DynArray::open_npy(at.join("id.npy")).unwrap();
-    for (i, e) in state.entries.iter().enumerate() {
+    for (i, e) in state.entries().iter().enumerate() {
         assert_eq!(id.get(i), Some(Scalar::UInt(e.key)));
     }
     assert!(

@@ -85,29 +85,81 @@ pub struct Located {
     pub record: Record,
 }
 
-/// One object's entry in a [`State`].
-#[derive(Clone, Debug, PartialEq)]
+/// One object's entry in a [`State`]: its last record at or before the
+/// time (the payload is in the state, see [`State::payload`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct StateEntry {
     /// The object.
     pub key: u64,
     /// The file of its last record at or before the time.
     pub file: usize,
-    /// That record.
-    pub record: Record,
-    /// The payload at the time: the record's, or interpolated.
-    pub payload: Vec<u8>,
-    /// Whether `payload` was interpolated.
+    /// That record's offset in its file.
+    pub offset: u64,
+    /// That record's length in the file.
+    pub len: u64,
+    /// That record's time.
+    pub time: Option<f64>,
+    /// That record's link to the key's previous record.
+    pub prev: Option<u64>,
+    /// That record's flags.
+    pub flags: Flags,
+    /// Whether the payload was interpolated to the state's time.
     pub interpolated: bool,
+    /// The payload's place in the state's buffer.
+    payload: (usize, usize),
 }
 
 /// The state of every object at a time: each key's last record at or
-/// before it (keys deleted by then, or created after, are absent).
+/// before it (keys deleted by then, or created after, are absent), sorted
+/// by key. The payloads live in one buffer: a state of a million objects
+/// is a few allocations, not a million.
 #[derive(Clone, Debug, PartialEq)]
 pub struct State {
     /// The time asked for.
     pub time: f64,
-    /// One entry per key present, sorted by key.
-    pub entries: Vec<StateEntry>,
+    entries: Vec<StateEntry>,
+    payloads: Vec<u8>,
+}
+
+impl State {
+    /// The entries, one per key present, sorted by key.
+    pub fn entries(&self) -> &[StateEntry] {
+        &self.entries
+    }
+
+    /// Number of objects present.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether no object is present.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// An entry's payload at the time: its record's, or interpolated.
+    pub fn payload(&self, e: &StateEntry) -> &[u8] {
+        self.payloads.get(e.payload.0..e.payload.1).unwrap_or(&[])
+    }
+
+    /// Entries with their payloads.
+    pub fn iter(&self) -> impl Iterator<Item = (&StateEntry, &[u8])> + '_ {
+        self.entries.iter().map(move |e| (e, self.payload(e)))
+    }
+
+    /// An entry as a [`Record`] (its payload copied: interpolated if the
+    /// entry is).
+    pub fn record(&self, e: &StateEntry) -> Record {
+        Record {
+            offset: e.offset,
+            len: e.len,
+            key: Some(e.key),
+            prev: e.prev,
+            time: e.time,
+            flags: e.flags,
+            payload: self.payload(e).to_vec(),
+        }
+    }
 }
 
 /// What [`LogSet::export`] wrote.
@@ -156,14 +208,7 @@ impl Scratch {
     const EMPTY: u64 = u64::MAX;
 
     fn slot(&mut self, key: u64, file: usize) -> &mut Cand {
-        let fresh = Cand {
-            key,
-            file,
-            best: None,
-            best_t: None,
-            next: None,
-            next_t: None,
-        };
+        let fresh = Cand::new(key, file);
         let room = 4 * self.used + (1 << 16);
         if let Ok(k) = usize::try_from(key) {
             if k < room && key != Self::EMPTY {
@@ -255,17 +300,32 @@ pub fn expand(spec: &Path) -> Result<Vec<PathBuf>> {
     Ok(vec![spec.to_path_buf()])
 }
 
-/// Per-key candidates found in one file.
+/// Per-key candidates found in one file: offsets (`NONE` for none) and
+/// their times (NaN until known). 48 bytes: a query may hold millions.
 #[derive(Clone, Copy, Debug)]
 struct Cand {
     key: u64,
-    file: usize,
-    best: Option<u64>,
-    /// `best`'s time, once known.
-    best_t: Option<f64>,
-    next: Option<u64>,
-    /// `next`'s time, once known.
-    next_t: Option<f64>,
+    file: u32,
+    best: u64,
+    best_t: f64,
+    next: u64,
+    next_t: f64,
+}
+
+/// No record.
+const NONE: u64 = u64::MAX;
+
+impl Cand {
+    fn new(key: u64, file: usize) -> Cand {
+        Cand {
+            key,
+            file: file as u32,
+            best: NONE,
+            best_t: f64::NAN,
+            next: NONE,
+            next_t: f64::NAN,
+        }
+    }
 }
 
 impl LogSet {
@@ -373,37 +433,41 @@ impl LogSet {
                 idx.for_each_key(|key, offs| {
                     let below = offs.partition_point(|&o| o < pe);
                     let after = offs.partition_point(|&o| o < ss);
-                    out.push(Cand {
-                        key,
-                        file,
-                        best: below.checked_sub(1).map(|i| offs[i]),
-                        best_t: None,
-                        next: offs.get(after).copied(),
-                        next_t: None,
-                    });
+                    let mut c = Cand::new(key, file);
+                    c.best = below.checked_sub(1).map_or(NONE, |i| offs[i]);
+                    c.next = offs.get(after).copied().unwrap_or(NONE);
+                    out.push(c);
                 });
                 (vec![(pe, ss), (idx.covered(), u64::MAX)], true)
             }
             None => (vec![(HEADER_LEN, u64::MAX)], false),
         };
         let mut extra = Scratch::default();
+        let mut buf = Vec::new();
         // The time of a candidate found through the index, read once.
-        let time_of = |off: Option<u64>, cached: &mut Option<f64>| -> Option<f64> {
-            if cached.is_none() {
-                *cached = off.and_then(|o| r.read_at(o).ok()).and_then(|rec| rec.time);
+        let mut time_of = |off: u64, cached: &mut f64| -> Option<f64> {
+            if off == NONE {
+                return None;
             }
-            *cached
+            if cached.is_nan() {
+                *cached = r
+                    .read_found(off, &mut buf)
+                    .ok()
+                    .and_then(|f| f.meta.time)
+                    .unwrap_or(f64::NEG_INFINITY);
+            }
+            Some(*cached)
         };
         for (from, to) in scan_ranges {
             if from >= to {
                 continue;
             }
-            for rec in r.records_from(from) {
-                if rec.offset >= to {
-                    break;
+            r.scan_meta(from, |offset, meta| {
+                if offset >= to {
+                    return false;
                 }
-                let (Some(key), Some(rt)) = (rec.key, rec.time) else {
-                    continue;
+                let (Some(key), Some(rt)) = (meta.key, meta.time) else {
+                    return true;
                 };
                 let found = if indexed {
                     out[start..].binary_search_by_key(&key, |c| c.key).ok()
@@ -417,11 +481,11 @@ impl LogSet {
                 if rt <= t {
                     let better = match time_of(slot.best, &mut slot.best_t) {
                         None => true,
-                        Some(bt) => rt > bt || (rt == bt && Some(rec.offset) > slot.best),
+                        Some(bt) => rt > bt || (rt == bt && offset > slot.best),
                     };
                     if better {
-                        slot.best = Some(rec.offset);
-                        slot.best_t = Some(rt);
+                        slot.best = offset;
+                        slot.best_t = rt;
                     }
                 } else {
                     let better = match time_of(slot.next, &mut slot.next_t) {
@@ -429,11 +493,12 @@ impl LogSet {
                         Some(nt) => rt < nt,
                     };
                     if better {
-                        slot.next = Some(rec.offset);
-                        slot.next_t = Some(rt);
+                        slot.next = offset;
+                        slot.next_t = rt;
                     }
                 }
-            }
+                true
+            });
         }
         extra.drain_into(out);
         Ok(())
@@ -445,57 +510,70 @@ impl LogSet {
         for f in 0..self.members.len() {
             self.candidates(f, t, &mut cands)?;
         }
-        cands.sort_by_key(|c| (c.key, c.file));
-        let mut entries = Vec::new();
+        if !cands.is_sorted_by_key(|c| (c.key, c.file)) {
+            cands.sort_by_key(|c| (c.key, c.file));
+        }
+        let linear = interpolation == Interpolation::Linear;
+        let mut entries = Vec::with_capacity(cands.len());
+        let mut payloads = Vec::new();
+        // Scratch buffers, reused for every key: no allocation per object.
+        let (mut buf, mut best_buf, mut next_buf) = (Vec::new(), Vec::new(), Vec::new());
         let mut i = 0;
         while i < cands.len() {
             let key = cands[i].key;
-            let mut j = i;
-            let mut best: Option<(Record, usize)> = None;
-            let mut next: Option<Record> = None;
-            while j < cands.len() && cands[j].key == key {
-                let c = cands[j];
-                let reader = &self.members[c.file].reader;
-                if let Some(off) = c.best {
-                    let rec = reader.read_at(off)?;
-                    let better = match &best {
-                        None => true,
-                        Some((b, _)) => rank(&rec) > rank(b),
-                    };
-                    if better {
-                        best = Some((rec, c.file));
+            let mut best: Option<(StateEntry, Rank)> = None;
+            let mut next_t: Option<f64> = None;
+            while i < cands.len() && cands[i].key == key {
+                let c = cands[i];
+                i += 1;
+                let reader = &self.members[c.file as usize].reader;
+                if c.best != NONE {
+                    let f = reader.read_found(c.best, &mut buf)?;
+                    let rank = rank(f.meta.time, f.meta.flags, c.best);
+                    if best.as_ref().is_none_or(|(_, r)| rank > *r) {
+                        best = Some((
+                            StateEntry {
+                                key,
+                                file: c.file as usize,
+                                offset: c.best,
+                                len: f.word0.len as u64,
+                                time: f.meta.time,
+                                prev: f.meta.prev,
+                                flags: f.meta.flags,
+                                interpolated: false,
+                                payload: (0, 0),
+                            },
+                            rank,
+                        ));
+                        std::mem::swap(&mut best_buf, &mut buf);
                     }
                 }
-                if interpolation == Interpolation::Linear {
-                    if let Some(off) = c.next {
-                        let rec = reader.read_at(off)?;
-                        if next.as_ref().is_none_or(|n| rec.time < n.time) {
-                            next = Some(rec);
-                        }
+                if linear && c.next != NONE {
+                    let f = reader.read_found(c.next, &mut buf)?;
+                    if next_t.is_none() || f.meta.time < next_t {
+                        next_t = f.meta.time;
+                        std::mem::swap(&mut next_buf, &mut buf);
                     }
                 }
-                j += 1;
             }
-            i = j;
-            let Some((record, file)) = best else { continue };
-            if record.flags.contains(Flags::DELETE) {
+            let Some((mut e, _)) = best else { continue };
+            if e.flags.contains(Flags::DELETE) {
                 continue;
             }
-            let (payload, interpolated) = match (&next, interpolation) {
-                (Some(n), Interpolation::Linear) => {
-                    (interpolate(self.schema(), &record, n, t), true)
-                }
-                _ => (record.payload.clone(), false),
-            };
-            entries.push(StateEntry {
-                key,
-                file,
-                record,
-                payload,
-                interpolated,
-            });
+            let start = payloads.len();
+            payloads.extend_from_slice(&best_buf);
+            if let (true, Some(ta), Some(tb)) = (linear, e.time, next_t) {
+                interpolate(self.schema(), &mut payloads[start..], &next_buf, ta, tb, t);
+                e.interpolated = true;
+            }
+            e.payload = (start, payloads.len());
+            entries.push(e);
         }
-        Ok(State { time: t, entries })
+        Ok(State {
+            time: t,
+            entries,
+            payloads,
+        })
     }
 
     /// Every record of `key` across the set, in time order (file order
@@ -633,7 +711,13 @@ impl LogSet {
         for a in arrays.iter_mut() {
             data.push(a.data_mut()?);
         }
-        let mut put = |row: usize, file: usize, rec: &Record, payload: &[u8]| {
+        // One row: (file, key, time, offset, payload).
+        let mut put = |row: usize,
+                       file: usize,
+                       key: Option<u64>,
+                       time: Option<f64>,
+                       offset: u64,
+                       payload: &[u8]| {
             for (c, d) in specs.iter().zip(data.iter_mut()) {
                 let Some(out) = d.get_mut(row * c.width..(row + 1) * c.width) else {
                     continue;
@@ -643,11 +727,9 @@ impl LogSet {
                         Some(b) => out.copy_from_slice(b),
                         None => out.fill(0),
                     },
-                    (None, "key") => out.copy_from_slice(&rec.key.unwrap_or(0).to_le_bytes()),
-                    (None, "time") => {
-                        out.copy_from_slice(&rec.time.unwrap_or(f64::NAN).to_le_bytes())
-                    }
-                    (None, "offset") => out.copy_from_slice(&rec.offset.to_le_bytes()),
+                    (None, "key") => out.copy_from_slice(&key.unwrap_or(0).to_le_bytes()),
+                    (None, "time") => out.copy_from_slice(&time.unwrap_or(f64::NAN).to_le_bytes()),
+                    (None, "offset") => out.copy_from_slice(&offset.to_le_bytes()),
                     (None, _) => out.copy_from_slice(&(file as u16).to_le_bytes()),
                 }
             }
@@ -655,8 +737,8 @@ impl LogSet {
         let mut rows = 0usize;
         match &state {
             Some(s) => {
-                for e in &s.entries {
-                    put(rows, e.file, &e.record, &e.payload);
+                for (e, payload) in s.iter() {
+                    put(rows, e.file, Some(e.key), e.time, e.offset, payload);
                     rows += 1;
                 }
             }
@@ -666,7 +748,7 @@ impl LogSet {
                         if rows == n {
                             break 'files; // a live log grew while exporting
                         }
-                        put(rows, f, &rec, &rec.payload);
+                        put(rows, f, rec.key, rec.time, rec.offset, &rec.payload);
                         rows += 1;
                     }
                 }
@@ -683,11 +765,13 @@ impl LogSet {
     }
 }
 
-/// Orders candidates for "the last record at or before the time": later
-/// time first; at equal times a record that is not an `EXIT` (the object
-/// arrived elsewhere), then a later offset.
-fn rank(r: &Record) -> (u64, bool, u64) {
-    let t = r.time.unwrap_or(f64::NEG_INFINITY);
+/// The order of candidates for "the last record at or before the time".
+type Rank = (u64, bool, u64);
+
+/// Later time first; at equal times a record that is not an `EXIT` (the
+/// object arrived elsewhere), then a later offset.
+fn rank(time: Option<f64>, flags: Flags, offset: u64) -> Rank {
+    let t = time.unwrap_or(f64::NEG_INFINITY);
     // Map the float to an order-preserving integer.
     let bits = t.to_bits();
     let key = if bits >> 63 == 1 {
@@ -695,18 +779,14 @@ fn rank(r: &Record) -> (u64, bool, u64) {
     } else {
         bits | (1 << 63)
     };
-    (key, !r.flags.contains(Flags::EXIT), r.offset)
+    (key, !flags.contains(Flags::EXIT), offset)
 }
 
-/// `a`'s payload with its float fields interpolated linearly to time `t`
-/// towards `b`.
-fn interpolate(schema: &Schema, a: &Record, b: &Record, t: f64) -> Vec<u8> {
-    let mut out = a.payload.clone();
-    let (Some(ta), Some(tb)) = (a.time, b.time) else {
-        return out;
-    };
+/// Interpolates the float fields of payload `a` (time `ta`) linearly to
+/// time `t` towards payload `b` (time `tb`), in place.
+fn interpolate(schema: &Schema, a: &mut [u8], b: &[u8], ta: f64, tb: f64, t: f64) {
     if tb <= ta {
-        return out;
+        return;
     }
     let w = (t - ta) / (tb - ta);
     for f in schema.fields() {
@@ -716,8 +796,7 @@ fn interpolate(schema: &Schema, a: &Record, b: &Record, t: f64) -> Vec<u8> {
         let item = f.dtype.itemsize();
         for k in 0..f.count as usize {
             let at = f.offset as usize + k * item;
-            let (Some(xa), Some(xb)) = (a.payload.get(at..at + item), b.payload.get(at..at + item))
-            else {
+            let (Some(xa), Some(xb)) = (a.get(at..at + item), b.get(at..at + item)) else {
                 continue;
             };
             let (Scalar::Float(va), Scalar::Float(vb)) = (f.dtype.decode(xa), f.dtype.decode(xb))
@@ -725,10 +804,9 @@ fn interpolate(schema: &Schema, a: &Record, b: &Record, t: f64) -> Vec<u8> {
                 continue;
             };
             f.dtype
-                .encode(&Scalar::Float(va + (vb - va) * w), &mut out[at..at + item]);
+                .encode(&Scalar::Float(va + (vb - va) * w), &mut a[at..at + item]);
         }
     }
-    out
 }
 
 #[cfg(test)]

@@ -526,8 +526,9 @@ impl LogReader {
         Memory::load(&self.words(), (offset / 8) as usize, Ordering::Acquire)
     }
 
-    /// The record at `offset`.
-    pub fn read_at(&self, offset: u64) -> Result<Record> {
+    /// The data record at `offset`, its payload copied into `buf`
+    /// (replacing what was there): no allocation once `buf` is large.
+    pub(crate) fn read_found(&self, offset: u64, buf: &mut Vec<u8>) -> Result<Found> {
         // Re-read the file's size only when the record is not inside what
         // is mapped already (queries read millions of records).
         let mut limit = self.map.len() as u64;
@@ -536,11 +537,8 @@ impl LogReader {
         if !inside {
             limit = self.refresh();
         }
-        let mut buf = Vec::new();
-        match core::read_slot(&self.words(), offset, limit, &mut buf) {
-            Slot::Record(f) if f.word0.kind == Kind::Data => {
-                Ok(Record::from_found(offset, &f, buf))
-            }
+        match core::read_slot(&self.words(), offset, limit, buf) {
+            Slot::Record(f) if f.word0.kind == Kind::Data => Ok(f),
             Slot::Record(_) => Err(Error::corrupt(&self.path, offset, "not a data record")),
             Slot::Empty => Err(Error::corrupt(
                 &self.path,
@@ -549,6 +547,13 @@ impl LogReader {
             )),
             Slot::Invalid(why) => Err(Error::corrupt(&self.path, offset, why)),
         }
+    }
+
+    /// The record at `offset`.
+    pub fn read_at(&self, offset: u64) -> Result<Record> {
+        let mut buf = Vec::new();
+        let f = self.read_found(offset, &mut buf)?;
+        Ok(Record::from_found(offset, &f, buf))
     }
 
     /// Every committed data record, in file order. On a live log it ends
@@ -574,6 +579,33 @@ impl LogReader {
         let mut r = self.records();
         r.pos = offset.max(HEADER_LEN);
         r
+    }
+
+    /// Calls `each(offset, meta)` for every committed data record from
+    /// `from` on, in file order, under the same rules as
+    /// [`records_from`](Self::records_from), without copying payloads out
+    /// (every record is still checked); stops when `each` returns false.
+    pub(crate) fn scan_meta(&self, from: u64, mut each: impl FnMut(u64, &Meta) -> bool) {
+        let live = self.writer_active();
+        self.refresh();
+        let limit = self.limit(live);
+        let mut budget = core::resync_budget(limit);
+        let mut buf = Vec::new();
+        let words = self.words();
+        let mut pos = from.max(HEADER_LEN);
+        loop {
+            match step(&words, pos, limit, live, &mut buf, &mut budget) {
+                Step::Record(off, f) => {
+                    pos = off + f.word0.len as u64;
+                    if !each(off, &f.meta) {
+                        return;
+                    }
+                }
+                Step::Other(off, _, len) => pos = off + len,
+                Step::Gap(d) => pos = d.to,
+                Step::Pending | Step::Eof => return,
+            }
+        }
     }
 
     /// Scans the whole log and reports records, holes and damage.
