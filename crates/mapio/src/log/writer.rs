@@ -908,8 +908,15 @@ impl Log {
         self.inner
             .words()?
             .store(OFF_WORD_STATE, format::STATE_CLOSED, Ordering::Release);
-        // One flush for the end record and the header together.
-        self.inner.sync()?;
+        // One flush for the end record and the header together. No walk
+        // for the committed prefix: with `self` consumed no append is in
+        // flight, so everything reserved is committed, padding, or a hole
+        // of a forgotten reservation that recovery steps over (the
+        // `synced` hint keeps its last value, below any such hole).
+        if let Err(e) = self.inner.map.sync_data() {
+            let _ = self.inner.failed.set(e.to_string());
+            return Err(e);
+        }
         self.stop_background();
         // The background thread held the only other reference.
         let inner =
