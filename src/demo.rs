@@ -442,6 +442,13 @@ pub fn run(args: &DemoArgs) -> Result<i32> {
                 c.records as f64 / c.seconds / 1e6,
                 c.seconds / run.seconds
             );
+            if !args.no_follow {
+                println!(
+                    "              (mapio's run shared the {} cores with the live follower, the BufWriter run \
+                     did not: --no-follow compares like with like; `mapio bench` measures each side alone)",
+                    std::thread::available_parallelism().map_or(1, |n| n.get())
+                );
+            }
         }
         if keep {
             println!("  log kept at {} (try: mapio info {0})", path.display());
