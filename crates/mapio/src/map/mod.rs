@@ -13,6 +13,12 @@
 //! reservation of address space, flushes for real, and takes an advisory
 //! lock so that cooperating processes never race on its bytes.
 //!
+//! Where a filesystem refuses `fallocate` (`EOPNOTSUPP`: some network
+//! and FUSE filesystems), mapio falls back explicitly: it writes zeros past
+//! the end and into the holes of the range, which is slower but just as
+//! safe (never sparse). [`SharedMap::grow`] reports which way it went
+//! ([`Allocation::Emulated`]).
+//!
 //! A [`SharedMap`] is the other way to share: several processes map the
 //! same bytes read-write at once and access them only through atomics.
 //!
