@@ -5,7 +5,7 @@
 //! * [`sys`] — the only code that calls the operating system and the only
 //!   code with `unsafe` blocks.
 //! * [`map`] — mapped files in NumPy's four modes, growth, flush, locks.
-//! * [`array`] — typed n-d arrays over maps, `.npy` headers.
+//! * [`array`](mod@array) — typed n-d arrays over maps, `.npy` headers.
 //! * [`log`] — the continuous log.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]

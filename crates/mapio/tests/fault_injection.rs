@@ -4,8 +4,11 @@
 //! signal), a failed flush must poison its handle, and nothing that was
 //! made durable before the failure may be lost.
 //!
-//! `MAPIO_FAULT_ROUNDS` (default 1) repeats the campaign with other
-//! payloads; the test prints a `SCORE faults=N` line for the scorecard.
+//! The campaign is exhaustive and deterministic: every (call, errno) pair
+//! of `FAULTS` is injected at every call index the workflow reaches, so
+//! there is nothing to scale (a repeat would inject the same faults at the
+//! same points). Each campaign prints a `SCORE faults=N area=...` line for
+//! the scorecard (`scripts/torture`).
 
 use std::path::Path;
 

@@ -12,6 +12,9 @@
 //!   file size, so growing past the limit fails with `EFBIG`;
 //! * a 2 MiB tmpfs (when this runs as root and may mount): a real full
 //!   filesystem, `ENOSPC`. Otherwise the test says why it did not run it.
+//!
+//! Each test prints a `SCORE checks=N ran=0|1 area=full_disk_rlimit` (or
+//! `area=full_disk_tmpfs`) line for the scorecard (`scripts/torture`).
 #![allow(unsafe_code)]
 
 mod common;
@@ -356,6 +359,7 @@ fn file_size_limit_is_an_error_not_a_signal() {
     check_grow(dir.path(), limit, FSIZE_LIMIT);
     check_append(dir.path(), limit, FSIZE_LIMIT);
     check_log(dir.path(), "log", limit);
+    println!("SCORE checks=4 ran=1 area=full_disk_rlimit");
 }
 
 #[test]
@@ -366,6 +370,7 @@ fn file_size_limit_with_background_log_allocation() {
     }
     let dir = tempfile::tempdir().expect("tempdir");
     check_log(dir.path(), "log_bg", Some(FSIZE_LIMIT));
+    println!("SCORE checks=1 ran=1 area=full_disk_rlimit");
 }
 
 #[test]
@@ -377,6 +382,7 @@ fn log_sync_after_a_full_disk() {
     let dir = tempfile::tempdir().expect("tempdir");
     let r = run_check(dir.path(), "log_sync", Some(FSIZE_LIMIT));
     assert!(r.contains_key("sync"), "{r:?}");
+    println!("SCORE checks=1 ran=1 area=full_disk_rlimit");
 }
 
 /// Unmounts on drop.
@@ -413,14 +419,21 @@ fn mount_tmpfs(at: &Path) -> Result<Mount, String> {
     Ok(Mount(at.to_path_buf()))
 }
 
-/// Runs `f` in a freshly mounted 2 MiB tmpfs, or says why it cannot.
-fn with_small_tmpfs(f: impl FnOnce(&Path)) {
+/// Runs `f` (`checks` checks) in a freshly mounted 2 MiB tmpfs, or says
+/// why it cannot.
+fn with_small_tmpfs(checks: u32, f: impl FnOnce(&Path)) {
     let dir = tempfile::tempdir().expect("tempdir");
     let mnt = dir.path().join("mnt");
     std::fs::create_dir(&mnt).expect("mkdir");
     match mount_tmpfs(&mnt) {
-        Ok(_mount) => f(&mnt),
-        Err(why) => eprintln!("tmpfs check not run: {why}"),
+        Ok(_mount) => {
+            f(&mnt);
+            println!("SCORE checks={checks} ran=1 area=full_disk_tmpfs");
+        }
+        Err(why) => {
+            eprintln!("tmpfs check not run: {why}");
+            println!("SCORE checks=0 ran=0 area=full_disk_tmpfs");
+        }
     }
 }
 
@@ -432,7 +445,7 @@ fn small_tmpfs_fills_up_without_sigbus() {
     if child_role().is_some() {
         return;
     }
-    with_small_tmpfs(|mnt| {
+    with_small_tmpfs(4, |mnt| {
         let r = run_check(mnt, "create", None);
         assert_eq!(r["create"], "nospace");
         // One file at a time: each check needs the whole filesystem.
@@ -450,5 +463,5 @@ fn small_tmpfs_with_background_log_allocation() {
     if child_role().is_some() {
         return;
     }
-    with_small_tmpfs(|mnt| check_log(mnt, "log_bg", None));
+    with_small_tmpfs(1, |mnt| check_log(mnt, "log_bg", None));
 }

@@ -1,7 +1,8 @@
 //! Regression tests for the findings of the security review (SECURITY.md,
 //! F1–F16): hostile files and paths must give errors, in bounded time and
 //! memory, never panics, hangs or writes through planted links. The inputs
-//! the fuzzers found are replayed too (`fuzz/corpus/*/bug-*`).
+//! the fuzzers found are replayed too (`fuzz/corpus/*/bug-*`; the replay
+//! prints a `SCORE bug_inputs=N area=hostile` line for `scripts/torture`).
 
 use std::path::{Path, PathBuf};
 
@@ -294,4 +295,5 @@ fn fuzz_findings_replay() {
         }
     }
     assert!(n >= 3, "the fuzz corpus's bug inputs were not found ({n})");
+    println!("SCORE bug_inputs={n} area=hostile");
 }

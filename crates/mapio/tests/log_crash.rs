@@ -21,7 +21,8 @@
 //!   complete).
 //!
 //!   `MAPIO_KILLS` sets the number of kills (default 200; 200 take ~40 s,
-//!   5000 ~19 min on 2 cores); `MAPIO_SEED` the seed of the delays.
+//!   5000 ~19 min on 2 cores); `MAPIO_SEED` the seed of the delays. It
+//!   prints a `SCORE ... area=log_kill` line for `scripts/torture`.
 //! * `abort_mid_reservation_*`: the child reserves a record, writes part of
 //!   it and aborts: a true hole (non-zero bytes under a zero `word0`).
 //!   Readers step over it, recovery pads it, and a live follower of the
@@ -395,6 +396,17 @@ fn kill_loop() {
         totals.synced_records,
         totals.holes,
         elapsed
+    );
+    println!(
+        "SCORE kills={} sessions={} records_verified={} synced_records={} holes={} early={} \
+         closed={} seed={seed:#x} area=log_kill",
+        totals.kills,
+        totals.sessions,
+        totals.records_verified,
+        totals.synced_records,
+        totals.holes,
+        totals.early,
+        totals.closed
     );
 }
 

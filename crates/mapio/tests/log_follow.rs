@@ -11,6 +11,9 @@
 //!   post-mortem read of the file finds.
 //! * `follower_crosses_many_allocation_steps`: the writer allocates 4 KiB
 //!   at a time; the follower reads across hundreds of steps.
+//!
+//! Each test prints a `SCORE records_followed=N area=follow` line for
+//! `scripts/torture`.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -266,6 +269,7 @@ fn follower_sees_every_record_once_and_ends_after_close() {
         "followed 40000 records across processes in {:.1?}",
         t0.elapsed()
     );
+    println!("SCORE records_followed=40000 area=follow");
 }
 
 #[test]
@@ -277,6 +281,7 @@ fn follower_crosses_many_allocation_steps() {
     let step = 4096;
     let (last, reader) = follow_to_close(&dir.path().join("follow.log"), 5_000, step, 120);
     let steps = (last - 4096) / step;
+    println!("SCORE records_followed=10000 steps={steps} area=follow");
     assert!(steps >= 200, "only {steps} allocation steps crossed");
     let report = reader.scan();
     assert!(
@@ -333,4 +338,5 @@ fn follower_ends_when_the_writer_is_killed() {
         "killed writer: follower returned {} records, ended {ended:?} after the kill",
         c.count
     );
+    println!("SCORE records_followed={} kills=1 area=follow", c.count);
 }

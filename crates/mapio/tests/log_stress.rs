@@ -10,7 +10,8 @@
 //! prefix (`resident_window`) while the others keep writing and reading.
 //!
 //! `MAPIO_STRESS_OPS` sets the operations per thread (default 12000),
-//! `MAPIO_SEED` the seed.
+//! `MAPIO_SEED` the seed. The test prints a `SCORE ... area=stress` line
+//! for `scripts/torture`.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -190,5 +191,9 @@ fn stress_with_a_live_checker() {
         report.end_offset >> 20,
         grown / step,
         t0.elapsed()
+    );
+    println!(
+        "SCORE threads={THREADS} ops={ops} records={written} live={seen_live} dropped={dropped} \
+         seed={seed:#x} area=stress"
     );
 }

@@ -1,11 +1,12 @@
 //! Fault injection: the test seam of the `sys` layer.
 //!
 //! With the `fault-injection` feature, every system call of [`super`] first
-//! asks [`check`] whether a test wants it to fail. Rules are installed per
-//! thread ([`inject`]), so tests running in parallel in one process do not
-//! see each other's faults, or process-wide ([`inject_global`]) for code that
+//! asks `check` whether a test wants it to fail. Rules are installed per
+//! thread (`inject`), so tests running in parallel in one process do not
+//! see each other's faults, or process-wide (`inject_global`) for code that
 //! runs on threads the test does not control. Without the feature, `check`
-//! is an inlined `Ok(())` and costs nothing.
+//! is an inlined `Ok(())` and costs nothing, and the functions that install
+//! rules do not exist.
 
 use std::io;
 
