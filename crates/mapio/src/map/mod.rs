@@ -337,12 +337,7 @@ impl MappedFile {
         } else {
             // Truncate the file only where the range is its tail: a window
             // in the middle of a file must not cut off what follows it.
-            let size = self
-                .core
-                .map
-                .file()
-                .size()
-                .map_err(|e| self.core.io("fstat", e))?;
+            let size = self.file_len()?;
             if size <= self.offset() + self.len as u64 {
                 let end = self.core.delta + new;
                 let core = &mut self.core;
@@ -434,12 +429,7 @@ impl MappedFile {
     /// longer: space added for growth and not used.
     fn trim(&mut self) -> Result<()> {
         let keep = self.core.original_size.max(self.offset() + self.len as u64);
-        let size = self
-            .core
-            .map
-            .file()
-            .size()
-            .map_err(|e| self.core.io("fstat", e))?;
+        let size = self.file_len()?;
         if size > keep {
             let end = (keep - self.core.map.file_offset()) as usize;
             let core = &mut self.core;
