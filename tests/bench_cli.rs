@@ -79,6 +79,7 @@ fn quick_json_run_has_every_workload_and_contender() {
             &["mapio", "mutex_bufwriter", "raw_swift"],
         ),
         ("latency", &["mapio", "unix_socket", "pipe"]),
+        ("log_query", &["mapio", "scan"]),
     ];
     assert_eq!(
         names(workloads),
@@ -112,7 +113,7 @@ fn quick_json_run_has_every_workload_and_contender() {
             if !latency {
                 assert!(c["throughput_bps"].as_f64().unwrap() > 0.0, "{who}");
             }
-            if name.starts_with("log_") {
+            if name.starts_with("log_append") {
                 assert!(c["hot_ratio"].as_f64().is_some_and(|r| r > 0.0), "{who}");
             }
         }
@@ -120,6 +121,15 @@ fn quick_json_run_has_every_workload_and_contender() {
         assert_eq!(mapio["name"], "mapio");
         assert_eq!(mapio["ratio"].as_f64(), Some(1.0), "{name}");
     }
+
+    // The index size is reported beside the query timings.
+    let notes = r["notes"].as_array().unwrap();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.as_str().unwrap().starts_with("log_query: the index is")),
+        "{notes:?}"
+    );
 
     // The chart names every workload.
     let svg = std::fs::read_to_string(&svg).unwrap();

@@ -31,6 +31,8 @@ use super::{Exit, Outcome, usage};
 ///                     recipe, and the limits (memcpy; copy into fresh mapped pages)
 ///   latency           commit-to-visible latency across two processes: mapio's
 ///                     log followed live, a Unix socket, a pipe
+///   log_query         the state of every object at one time over a large log:
+///                     with the sidecar index, and by scanning every record
 ///
 /// Every contender's output is checked (a checksum); if any disagrees the
 /// results are marked invalid and the command exits 1. The ratio column is
