@@ -5,7 +5,11 @@
 //! intact, that the `.npy` opens (its header never describes rows that
 //! were not written), and that writing can continue.
 //!
-//! `MAPIO_ARRAY_KILLS` sets the number of kills (default 40).
+//! `MAPIO_ARRAY_KILLS` sets the number of kills (default 40). Every
+//! `KILLS_PER_FILE` kills the loop starts a fresh pair of files, so that a
+//! long loop checks a bounded file per kill instead of one that grows
+//! without end. It prints a `SCORE ... area=arrays` line for
+//! `scripts/torture`.
 
 mod common;
 
@@ -17,6 +21,8 @@ use mapio::array::{AppendableArray, Array, ArrayOptions};
 use mapio::map::{MappedFile, Mode};
 
 const ROW: usize = 4;
+/// Kills per pair of files (the default number of kills: one pair).
+const KILLS_PER_FILE: u32 = 40;
 
 fn row(i: u64) -> [u64; ROW] {
     [i, i.wrapping_mul(3), i ^ 0x5555, !i]
@@ -91,6 +97,12 @@ fn kill_loop() {
     let mut checked_rows = 0u64;
     let mut raw_flushed = 0u64;
     for k in 0..kills {
+        if k > 0 && k % KILLS_PER_FILE == 0 {
+            // A fresh pair of files (see KILLS_PER_FILE).
+            std::fs::remove_file(&npy).unwrap();
+            std::fs::remove_file(&raw).unwrap();
+            raw_flushed = 0;
+        }
         let mut child = common::child_command(
             "child_array_writer",
             "array-writer",
@@ -163,7 +175,10 @@ fn kill_loop() {
         raw_flushed = flushed.1;
         // The next child continues the same files: reopening works.
     }
-    println!("SCORE kills={kills} rows_checked={checked_rows} area=arrays");
+    println!(
+        "SCORE kills={kills} rows_checked={checked_rows} files={} area=arrays",
+        kills.div_ceil(KILLS_PER_FILE)
+    );
     // The files grew across the kills: writing continued each time.
     let a = Array::<u64>::open_npy(&npy, Mode::ReadOnly).unwrap();
     assert!(a.shape()[0] > 0);
