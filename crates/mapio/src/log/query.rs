@@ -430,12 +430,11 @@ impl LogSet {
         let (scan_ranges, indexed) = match &m.index {
             Some(idx) => {
                 let (pe, ss) = idx.bounds(t);
-                idx.for_each_key(|key, offs| {
-                    let below = offs.partition_point(|&o| o < pe);
-                    let after = offs.partition_point(|&o| o < ss);
+                out.reserve(idx.keys().len());
+                idx.around(pe, ss, |key, best, next| {
                     let mut c = Cand::new(key, file);
-                    c.best = below.checked_sub(1).map_or(NONE, |i| offs[i]);
-                    c.next = offs.get(after).copied().unwrap_or(NONE);
+                    c.best = best.unwrap_or(NONE);
+                    c.next = next.unwrap_or(NONE);
                     out.push(c);
                 });
                 (vec![(pe, ss), (idx.covered(), u64::MAX)], true)
