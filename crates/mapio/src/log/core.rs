@@ -437,19 +437,20 @@ pub(crate) fn read_slot<M: Memory + ?Sized>(
         }
     }
     let n = payload_len as usize;
-    payload.reserve(n);
+    // Whole words, each copied with one fixed-size store (a scan copies
+    // every payload of the log to check its CRC).
     let words = n.div_ceil(8);
+    payload.reserve(words * 8);
     for j in 0..words {
-        let bytes = mem.load(k + j, Ordering::Relaxed).to_le_bytes();
-        let take = (n - j * 8).min(8);
-        // The padding after the payload (in its last word) must be zero:
-        // then every bit of a record is checked.
-        if bytes[take..].iter().any(|&b| b != 0) {
-            payload.clear();
-            return Slot::Invalid("non-zero padding");
-        }
-        payload.extend_from_slice(&bytes[..take]);
+        payload.extend_from_slice(&mem.load(k + j, Ordering::Relaxed).to_le_bytes());
     }
+    // The padding after the payload (in its last word) must be zero: then
+    // every bit of a record is checked.
+    if payload[n..].iter().any(|&b| b != 0) {
+        payload.clear();
+        return Slot::Invalid("non-zero padding");
+    }
+    payload.truncate(n);
     let (head, head_len) = head_bytes(payload_len, &optional[..n_opt]);
     if record_crc(&head[..head_len], payload, w) != stored_crc {
         payload.clear();
