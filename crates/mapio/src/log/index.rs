@@ -443,6 +443,12 @@ impl Index {
 
     /// Reads an index file's bytes; `Err(why)` if damaged.
     pub fn decode(bytes: &[u8]) -> std::result::Result<Index, String> {
+        Index::decode_owned(bytes.to_vec())
+    }
+
+    /// [`decode`](Self::decode), keeping the lists where they are in
+    /// `bytes` (a large index is not copied a second time).
+    fn decode_owned(mut bytes: Vec<u8>) -> std::result::Result<Index, String> {
         if bytes.len() < HEADER || bytes[0..8] != MAGIC {
             return Err("not a mapio index".into());
         }
@@ -485,7 +491,8 @@ impl Index {
         {
             return Err("index key table is not ordered".into());
         }
-        let lists = bytes[p..p + lists_len].to_vec();
+        let lists = &bytes[p..p + lists_len];
+        let lists_at = p;
         p += lists_len;
         let covered = u64_at(24);
         // Every list must decode to strictly increasing offsets inside
@@ -526,20 +533,25 @@ impl Index {
             });
             p += 24;
         }
-        Ok(Index {
+        let mut idx = Index {
             log_created_ns: u64_at(16),
-            covered: u64_at(24),
+            covered,
             last_offset: u64_at(32),
             last_word1: u64_at(40),
             records: u64_at(48),
             keys,
             list_starts: starts,
-            lists,
+            lists: Vec::new(),
             checkpoints,
             min_time: f64::from_bits(u64_at(80)),
             max_time: f64::from_bits(u64_at(88)),
             complete: u64_at(96) & 1 == 1,
-        })
+        };
+        // The lists stay in the file's buffer, moved to its start.
+        bytes.truncate(lists_at + lists_len);
+        bytes.drain(..lists_at);
+        idx.lists = bytes;
+        Ok(idx)
     }
 
     /// Writes the index to `path` atomically (a temporary file, written
@@ -594,7 +606,7 @@ impl Index {
             ));
         }
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, "read", e))?;
-        let idx = match Index::decode(&bytes) {
+        let idx = match Index::decode_owned(bytes) {
             Ok(i) => i,
             Err(why) => return Ok(IndexState::Stale(why)),
         };
@@ -792,6 +804,14 @@ mod tests {
         log.close().unwrap();
         let reader = LogReader::open(&path).unwrap();
         let idx = Index::build(&reader, None).unwrap();
+        // Saved and loaded, it is the same index.
+        let ipath = Index::path_for(&path, None);
+        idx.save(&ipath).unwrap();
+        match Index::load(&reader, &ipath).unwrap() {
+            IndexState::Fresh(loaded) => assert_eq!(loaded, idx),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(Index::decode(&idx.encode()).unwrap(), idx);
         let mut lists = Vec::new();
         idx.for_each_key(|k, offs| lists.push((k, offs.to_vec())));
         let all: Vec<u64> = reader.records().map(|r| r.offset).collect();
