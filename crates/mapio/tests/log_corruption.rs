@@ -35,16 +35,13 @@ use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 
+mod common;
+
 use mapio::log::{self, Chain, Entry, Flags, Log, LogOptions, LogReader, Record, Recovery};
 
-const HEADER: u64 = 4096;
+use common::mix;
 
-fn mix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
-}
+const HEADER: u64 = 4096;
 
 struct Rng(u64);
 impl Rng {

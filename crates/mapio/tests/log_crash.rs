@@ -35,7 +35,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, mpsc};
 use std::time::{Duration, Instant};
 
+mod common;
+
 use mapio::log::{self, Entry, Flags, FollowOptions, Log, LogOptions, LogReader, Meta, Record};
+
+use common::{fnv, mix};
 
 const CHILD_ENV: &str = "MAPIO_CRASH_CHILD";
 const THREADS: u32 = 4;
@@ -47,20 +51,6 @@ const STEP: u64 = 64 << 10;
 const PARENT_KEY: u64 = 1000;
 
 // ---------------------------------------------------------------- payloads
-
-fn mix(mut x: u64) -> u64 {
-    // splitmix64
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
-}
-
-fn fnv(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xCBF2_9CE4_8422_2325u64, |h, &b| {
-        (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01B3)
-    })
-}
 
 const MAGIC: u32 = 0x4B49_4C4C; // "LLIK"
 /// Bytes before the body: magic, session, thread, seq.

@@ -22,25 +22,16 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+mod common;
+
 use mapio::log::{Entry, FollowOptions, LogOptions, LogReader, Record};
+
+use common::{fnv, mix};
 
 const CHILD_ENV: &str = "MAPIO_FOLLOW_CHILD";
 const THREADS: u32 = 2;
 /// The follower's safety net: never reached when things work.
 const IDLE: Duration = Duration::from_secs(30);
-
-fn mix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
-}
-
-fn fnv(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xCBF2_9CE4_8422_2325u64, |h, &b| {
-        (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01B3)
-    })
-}
 
 /// Record `seq` of `thread`: `thread`, `seq`, a pseudo-random body of
 /// 0..`max_body` bytes, and a checksum of all that.

@@ -301,6 +301,22 @@ pub fn signal_file(path: &Path) {
 // ---------------------------------------------------------------------------
 // Deterministic data.
 
+/// splitmix64: a well-mixed 64-bit value from any seed (test data and
+/// seeds for random choices; not a cryptographic hash).
+pub fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+/// FNV-1a of `bytes`: the checksum test payloads carry.
+pub fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xCBF2_9CE4_8422_2325u64, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01B3)
+    })
+}
+
 /// `len` bytes of a pattern that depends on `seed` and the position.
 pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
     pattern_range(seed, 0, len)
