@@ -113,6 +113,29 @@ fn get_varint_bytewise(bytes: &[u8], pos: &mut usize) -> Option<u64> {
     None
 }
 
+/// The offsets of one key's list: a first offset, then deltas (varints).
+/// Ends at the end of the list or at a truncated varint (lists are
+/// validated when an index is loaded).
+struct ListOffsets<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+    acc: Option<u64>,
+}
+
+impl Iterator for ListOffsets<'_> {
+    type Item = u64;
+
+    fn next(&mut self) -> Option<u64> {
+        if self.pos >= self.bytes.len() {
+            return None;
+        }
+        let v = get_varint(self.bytes, &mut self.pos)?;
+        let off = self.acc.map_or(v, |a| a.saturating_add(v));
+        self.acc = Some(off);
+        Some(off)
+    }
+}
+
 /// One record seen by a build pass.
 struct Seen {
     key: Option<u64>,
@@ -305,23 +328,17 @@ impl Index {
         self.lists.get(start..end).unwrap_or(&[])
     }
 
-    fn offsets_of_index(&self, i: usize) -> Vec<u64> {
-        let bytes = self.list_bytes(i);
-        let mut out = Vec::new();
-        let mut pos = 0;
-        let mut acc = 0u64;
-        while pos < bytes.len() {
-            let Some(v) = get_varint(bytes, &mut pos) else {
-                break;
-            };
-            acc = if out.is_empty() {
-                v
-            } else {
-                acc.saturating_add(v)
-            };
-            out.push(acc);
+    /// The offsets of list `i`, decoded as they are read.
+    fn list(&self, i: usize) -> ListOffsets<'_> {
+        ListOffsets {
+            bytes: self.list_bytes(i),
+            pos: 0,
+            acc: None,
         }
-        out
+    }
+
+    fn offsets_of_index(&self, i: usize) -> Vec<u64> {
+        self.list(i).collect()
     }
 
     /// The offsets of every record of `key`, in file order.
@@ -337,20 +354,7 @@ impl Index {
         let mut buf = Vec::new();
         for (i, &k) in self.keys.iter().enumerate() {
             buf.clear();
-            let bytes = self.list_bytes(i);
-            let mut pos = 0;
-            let mut acc = 0u64;
-            while pos < bytes.len() {
-                let Some(v) = get_varint(bytes, &mut pos) else {
-                    break;
-                };
-                acc = if buf.is_empty() {
-                    v
-                } else {
-                    acc.saturating_add(v)
-                };
-                buf.push(acc);
-            }
+            buf.extend(self.list(i));
             f(k, &buf);
         }
     }
@@ -362,23 +366,14 @@ impl Index {
     /// few bytes per key instead of every offset.
     pub fn around(&self, below: u64, from: u64, mut f: impl FnMut(u64, Option<u64>, Option<u64>)) {
         for (i, &k) in self.keys.iter().enumerate() {
-            let bytes = self.list_bytes(i);
-            let (mut pos, mut acc, mut first) = (0, 0u64, true);
-            let (mut before, mut after) = (None, None);
-            while pos < bytes.len() {
-                let Some(v) = get_varint(bytes, &mut pos) else {
-                    break;
-                };
-                acc = if first { v } else { acc.saturating_add(v) };
-                first = false;
-                if acc < below {
-                    before = Some(acc);
+            let mut before = None;
+            let mut list = self.list(i);
+            let after = list.find(|&off| {
+                if off < below {
+                    before = Some(off);
                 }
-                if acc >= from {
-                    after = Some(acc);
-                    break;
-                }
-            }
+                off >= from
+            });
             f(k, before, after);
         }
     }
