@@ -286,33 +286,23 @@ fn create_allocated(path: &Path, len: usize) -> io::Result<rustix::fd::OwnedFd> 
     Ok(fd)
 }
 
-/// The raw SWIFT-style log recipe, by hand: one file, `fallocate`d to its
-/// final size up front and mapped; an `AtomicU64` tail; every append is
-/// one `fetch_add` and a `memcpy` of (length, payload) into the map; no
-/// checksum, no commit word; `msync(MS_SYNC)`, `munmap` and `close` at the
-/// end. Read back with `std::fs::read`.
-pub fn log_raw_swift(path: &Path, spec: &LogSpec) -> io::Result<LogRun> {
+/// The frame both raw mapped log runs share: a file `fallocate`d to its
+/// final size and mapped; `fill(map, record_len)` timed as the appends;
+/// then `msync(MS_SYNC)`, `munmap`, `close`, and the file read back with
+/// `std::fs::read` for its checksum.
+fn raw_mapped_run(
+    path: &Path,
+    spec: &LogSpec,
+    fill: impl FnOnce(&RawMap, usize) -> io::Result<()>,
+) -> io::Result<LogRun> {
     let start = Instant::now();
     let len = spec.raw_file_len();
     let fd = create_allocated(path, len)?;
     let appends;
     if len > 0 {
         let map = RawMap::new(&fd, len)?;
-        let tail = AtomicU64::new(0);
-        let rec = spec.raw_record_len();
         let a = Instant::now();
-        on_threads(spec.threads, |t| {
-            let mut p = payload_template(t, spec.payload);
-            for i in 0..spec.count(t) {
-                set_seq(&mut p, i);
-                let off = tail.fetch_add(rec as u64, Ordering::Relaxed) as usize;
-                // The same bytes as `put_raw_record`, copied straight
-                // into the map: the length word, then the payload.
-                map.write_at(off, &(rec as u64).to_le_bytes());
-                map.write_at(off + 8, &p);
-            }
-            Ok(())
-        })?;
+        fill(&map, spec.raw_record_len())?;
         appends = a.elapsed();
         map.sync()?;
         drop(map);
@@ -329,19 +319,35 @@ pub fn log_raw_swift(path: &Path, spec: &LogSpec) -> io::Result<LogRun> {
     })
 }
 
+/// The raw SWIFT-style log recipe, by hand: one file, `fallocate`d to its
+/// final size up front and mapped; an `AtomicU64` tail; every append is
+/// one `fetch_add` and a `memcpy` of (length, payload) into the map; no
+/// checksum, no commit word; `msync(MS_SYNC)`, `munmap` and `close` at the
+/// end. Read back with `std::fs::read`.
+pub fn log_raw_swift(path: &Path, spec: &LogSpec) -> io::Result<LogRun> {
+    raw_mapped_run(path, spec, |map, rec| {
+        let tail = AtomicU64::new(0);
+        on_threads(spec.threads, |t| {
+            let mut p = payload_template(t, spec.payload);
+            for i in 0..spec.count(t) {
+                set_seq(&mut p, i);
+                let off = tail.fetch_add(rec as u64, Ordering::Relaxed) as usize;
+                // The same bytes as `put_raw_record`, copied straight
+                // into the map: the length word, then the payload.
+                map.write_at(off, &(rec as u64).to_le_bytes());
+                map.write_at(off + 8, &p);
+            }
+            Ok(())
+        })
+    })
+}
+
 /// Limit: the raw recipe's bytes copied by one thread into a file
 /// `fallocate`d and mapped just before (fresh pages: each first write
 /// faults), with no tail counter; then `msync(MS_SYNC)`. `appends` times
 /// the copy alone.
 pub fn limit_mapped_copy(path: &Path, spec: &LogSpec) -> io::Result<LogRun> {
-    let start = Instant::now();
-    let len = spec.raw_file_len();
-    let fd = create_allocated(path, len)?;
-    let appends;
-    if len > 0 {
-        let map = RawMap::new(&fd, len)?;
-        let rec = spec.raw_record_len();
-        let a = Instant::now();
+    raw_mapped_run(path, spec, |map, rec| {
         let mut at = 0usize;
         for t in 0..spec.threads {
             let mut p = payload_template(t, spec.payload);
@@ -353,18 +359,6 @@ pub fn limit_mapped_copy(path: &Path, spec: &LogSpec) -> io::Result<LogRun> {
                 at += rec;
             }
         }
-        appends = a.elapsed();
-        map.sync()?;
-        drop(map);
-    } else {
-        appends = Duration::ZERO;
-    }
-    drop(fd);
-    let total = start.elapsed();
-    let bytes = std::fs::read(path)?;
-    Ok(LogRun {
-        total,
-        appends,
-        checksum: checksum_raw_bytes(&bytes, spec),
+        Ok(())
     })
 }
