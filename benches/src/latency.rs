@@ -477,6 +477,7 @@ mod tests {
 
     #[test]
     fn peer_over_a_unix_socket() {
+        let _serial = crate::serial();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.sock");
         let listener = UnixListener::bind(&path).unwrap();
@@ -495,6 +496,7 @@ mod tests {
 
     #[test]
     fn peer_following_a_mapio_log() {
+        let _serial = crate::serial();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("l.log");
         let log = Log::create(&path).unwrap();

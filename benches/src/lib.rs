@@ -570,3 +570,13 @@ pub fn run_random_4k(c: Contender, path: &Path, offsets: &[u64]) -> io::Result<u
 
 #[cfg(test)]
 mod tests;
+
+/// Serialises this crate's tests that use files: a test that spawns a
+/// process (NumPy) duplicates every open descriptor, locks included,
+/// until the child calls `exec`, so a file another test has just closed
+/// can look locked for an instant when it is reopened.
+#[cfg(test)]
+pub(crate) fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}

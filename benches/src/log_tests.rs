@@ -44,6 +44,7 @@ fn payloads_carry_thread_and_sequence() {
 
 #[test]
 fn every_contender_returns_the_expected_checksum() {
+    let _serial = crate::serial();
     let dir = tempfile::tempdir().unwrap();
     for spec in specs() {
         let want = expected_log_checksum(&spec);
@@ -60,6 +61,7 @@ fn every_contender_returns_the_expected_checksum() {
 
 #[test]
 fn the_files_hold_what_each_format_says() {
+    let _serial = crate::serial();
     let dir = tempfile::tempdir().unwrap();
     let spec = LogSpec::new(64, 100, 2).unwrap();
     // mapio: a clean log of 100 records, keys 0 and 1.
@@ -86,6 +88,7 @@ fn log_raw_swift_path(p: &Path, spec: &LogSpec) {
 
 #[test]
 fn damage_spoils_the_checksum() {
+    let _serial = crate::serial();
     let dir = tempfile::tempdir().unwrap();
     let spec = LogSpec::new(64, 50, 1).unwrap();
     let want = expected_log_checksum(&spec);

@@ -255,6 +255,7 @@ mod tests {
             eprintln!("NumPy not found: skipping");
             return;
         }
+        let _serial = crate::serial();
         let dir = tempfile::tempdir().unwrap();
         let mut np = NumpyPeer::start(&py).unwrap();
         assert!(!np.version.is_empty());

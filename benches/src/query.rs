@@ -114,6 +114,7 @@ mod tests {
 
     #[test]
     fn index_and_scan_agree() {
+        let _serial = crate::serial();
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("q.log");
         let spec = QuerySpec {

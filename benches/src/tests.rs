@@ -23,6 +23,7 @@ fn write_all(dir: &Path, n: usize) -> Vec<(Contender, PathBuf, u64)> {
 
 #[test]
 fn write_contenders_agree_and_make_identical_files() {
+    let _serial = crate::serial();
     let dir = tempfile::tempdir().unwrap();
     for n in SIZES {
         let expected_sum = expected_write_checksum(n);
@@ -44,6 +45,7 @@ fn write_contenders_agree_and_make_identical_files() {
 
 #[test]
 fn write_contenders_overwrite_a_longer_file() {
+    let _serial = crate::serial();
     let dir = tempfile::tempdir().unwrap();
     for &c in Workload::Write.contenders() {
         let path = dir.path().join(format!("{c}.f64"));
@@ -57,6 +59,7 @@ fn write_contenders_overwrite_a_longer_file() {
 
 #[test]
 fn seq_sum_contenders_agree() {
+    let _serial = crate::serial();
     let dir = tempfile::tempdir().unwrap();
     for n in SIZES {
         let path = dir.path().join(format!("data-{n}.f64"));
@@ -76,6 +79,7 @@ fn seq_sum_contenders_agree() {
 
 #[test]
 fn seq_sum_of_a_prefix_and_of_too_much() {
+    let _serial = crate::serial();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("data.f64");
     prepare_file(&path, 5000).unwrap();
@@ -94,6 +98,7 @@ fn seq_sum_of_a_prefix_and_of_too_much() {
 
 #[test]
 fn random_contenders_agree() {
+    let _serial = crate::serial();
     let dir = tempfile::tempdir().unwrap();
     let n = BUFFER / 8 * 3 + 100; // a partial block at the end
     let path = dir.path().join("data.f64");
@@ -130,6 +135,7 @@ fn random_contenders_agree() {
 
 #[test]
 fn contenders_outside_their_workload_are_refused() {
+    let _serial = crate::serial();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("x.f64");
     prepare_file(&path, 1024).unwrap();
