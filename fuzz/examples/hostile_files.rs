@@ -115,24 +115,23 @@ fn index(n: usize, payload: usize) {
     let path = dir.join("run.log");
     std::fs::write(&path, log_with(&rec)).unwrap();
     let created = LogReader::open(&path).unwrap().header().created_ns;
-    let mut lists = Vec::new();
-    let mut v = HEADER_LEN; // first offset as a varint, then n-1 zero deltas
-    while v >= 0x80 {
-        lists.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    lists.push(v as u8);
-    lists.resize(lists.len() + n - 1, 0);
     let mut b = vec![0u8; HEADER];
     b[0..8].copy_from_slice(&MAGIC);
     b[8..12].copy_from_slice(&VERSION.to_le_bytes());
     b[idx::CREATED..idx::CREATED + 8].copy_from_slice(&created.to_le_bytes());
     b[24..32].copy_from_slice(&(HEADER_LEN + rec.len() as u64).to_le_bytes()); // covered
+    b[48..56].copy_from_slice(&(n as u64).to_le_bytes()); // records
     b[idx::N_KEYS..idx::N_KEYS + 8].copy_from_slice(&1u64.to_le_bytes());
-    b[idx::LISTS_LEN..idx::LISTS_LEN + 8].copy_from_slice(&(lists.len() as u64).to_le_bytes());
+    b[idx::N_ENTRIES..idx::N_ENTRIES + 8].copy_from_slice(&(n as u64).to_le_bytes());
+    b[idx::WIDTH..idx::WIDTH + 8].copy_from_slice(&4u64.to_le_bytes());
     b.extend_from_slice(&1u64.to_le_bytes()); // key 1
-    b.extend_from_slice(&0u64.to_le_bytes()); // its list starts at 0
-    b.extend_from_slice(&lists);
+    b.extend_from_slice(&0u64.to_le_bytes()); // its list starts at entry 0
+    b.extend_from_slice(&(n as u64).to_le_bytes()); // and ends at n
+    for _ in 0..n {
+        // The first record's offset / 8, n times.
+        b.extend_from_slice(&((HEADER_LEN / 8) as u32).to_le_bytes());
+    }
+    b.resize(b.len().next_multiple_of(8), 0);
     fix_index_crc(&mut b);
     std::fs::write(Index::path_for(&path, None), &b).unwrap();
     let before = peak_rss_mib();

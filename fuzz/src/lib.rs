@@ -332,8 +332,10 @@ pub fn check_record(file: &[u8], rec: &Record) {
 pub mod idx {
     /// `n_keys`
     pub const N_KEYS: usize = 56;
-    /// `lists_len`
-    pub const LISTS_LEN: usize = 64;
+    /// `n_entries`
+    pub const N_ENTRIES: usize = 64;
+    /// `width` (bytes of an entry: 4 or 8)
+    pub const WIDTH: usize = 104;
     /// `n_checkpoints`
     pub const N_CPS: usize = 72;
     /// `log_created_ns`
@@ -356,55 +358,78 @@ pub fn fix_index_crc(bytes: &mut [u8]) {
 
 /// Builds index-file bytes from fuzz bytes whose section sizes agree with
 /// its length and whose CRC checks, so that decoding gets past the cheap
-/// refusals. The key table is sorted (and list starts made monotonic)
-/// unless the input asks otherwise.
+/// refusals. The key table is sorted, list starts run from 0 to the entry
+/// count, and each list increases, unless the input asks otherwise.
 pub fn build_index(c: &mut Cursor<'_>) -> Vec<u8> {
     let h = mapio::log::index::HEADER;
     let shape = c.u8();
     let n_keys = (c.u8() % 32) as usize;
-    let lists_len = c.u8() as usize;
+    let n_entries = (c.u8() % 64) as usize;
     let n_cps = (c.u8() % 32) as usize;
+    let wide = shape & 64 != 0;
     let mut out = vec![0u8; h];
     out[0..8].copy_from_slice(&mapio::log::index::MAGIC);
     out[8..12].copy_from_slice(&mapio::log::index::VERSION.to_le_bytes());
     let head = c.take(h - 16);
     out[16..16 + head.len()].copy_from_slice(head);
-    out[idx::N_KEYS..idx::N_KEYS + 8].copy_from_slice(&(n_keys as u64).to_le_bytes());
-    out[idx::LISTS_LEN..idx::LISTS_LEN + 8].copy_from_slice(&(lists_len as u64).to_le_bytes());
-    out[idx::N_CPS..idx::N_CPS + 8].copy_from_slice(&(n_cps as u64).to_le_bytes());
-    let mut keys: Vec<(u64, u64)> = (0..n_keys)
+    let put = |out: &mut Vec<u8>, at: usize, v: u64| out[at..at + 8].copy_from_slice(&v.to_le_bytes());
+    put(&mut out, idx::N_ENTRIES, n_entries as u64);
+    put(&mut out, idx::N_CPS, n_cps as u64);
+    if shape & 128 == 0 {
+        put(&mut out, idx::WIDTH, if wide { 8 } else { 4 });
+    }
+    let mut keys: Vec<u64> = (0..n_keys)
         .map(|_| {
-            let k = if shape & 4 != 0 {
+            if shape & 4 != 0 {
                 c.u64()
             } else {
                 c.u8() as u64
-            };
-            let s = if shape & 8 != 0 {
+            }
+        })
+        .collect();
+    let mut starts: Vec<u64> = (0..n_keys)
+        .map(|_| {
+            if shape & 8 != 0 {
                 c.u64()
             } else {
-                c.u8() as u64 % (lists_len as u64 + 1)
-            };
-            (k, s)
+                c.u8() as u64 % (n_entries as u64 + 1)
+            }
         })
         .collect();
     if shape & 1 == 0 {
-        keys.sort_unstable_by_key(|&(k, _)| k);
-        keys.dedup_by_key(|&mut (k, _)| k);
-        let mut starts: Vec<u64> = keys.iter().map(|&(_, s)| s).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        starts.truncate(keys.len());
         starts.sort_unstable();
-        for (kv, s) in keys.iter_mut().zip(starts) {
-            kv.1 = s;
+        if let Some(s) = starts.first_mut() {
+            *s = 0;
         }
-        let n = keys.len() as u64;
-        out[idx::N_KEYS..idx::N_KEYS + 8].copy_from_slice(&n.to_le_bytes());
     }
-    for (k, s) in &keys {
+    starts.resize(keys.len(), 0);
+    starts.push(n_entries as u64);
+    put(&mut out, idx::N_KEYS, keys.len() as u64);
+    for k in &keys {
         out.extend_from_slice(&k.to_le_bytes());
+    }
+    for s in &starts {
         out.extend_from_slice(&s.to_le_bytes());
     }
-    let lists = c.take(lists_len);
-    out.extend_from_slice(lists);
-    out.resize(out.len() + (lists_len - lists.len()), 0);
+    // Entries (offsets / 8): increasing runs from the log's first record
+    // on, or raw.
+    let mut e = format::HEADER_LEN / 8;
+    for _ in 0..n_entries {
+        e = if shape & 32 != 0 {
+            c.u64()
+        } else {
+            e + 1 + (c.u8() as u64 % 4)
+        };
+        if wide {
+            out.extend_from_slice(&e.to_le_bytes());
+        } else {
+            out.extend_from_slice(&(e as u32).to_le_bytes());
+        }
+    }
+    out.resize(out.len().next_multiple_of(8), 0);
     for _ in 0..n_cps {
         let t = if shape & 16 != 0 {
             f64::from_bits(c.u64())

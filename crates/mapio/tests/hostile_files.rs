@@ -152,12 +152,13 @@ fn f8_f2_f3_f5_hostile_indexes_are_stale_not_trusted() {
     let mut b = good.clone();
     field(&mut b, 48, u64::MAX);
     cases.push(("records", b));
-    // F8/F2: a list that repeats an offset (zero deltas) or runs past
-    // what the index covers.
+    // F8/F2: a list that repeats an offset or runs past what the index
+    // covers.
     let n_keys = u64::from_le_bytes(good[56..64].try_into().unwrap()) as usize;
-    let lists_at = 128 + 16 * n_keys;
+    let entries_at = 128 + 8 * n_keys + 8 * (n_keys + 1);
     let mut b = good.clone();
-    b[lists_at + 2] = 0; // the first key's second delta (one byte each here)
+    // The first key's second entry (4 bytes each here) made its first.
+    b.copy_within(entries_at..entries_at + 4, entries_at + 4);
     cases.push(("repeated", b));
     let mut b = good.clone();
     field(&mut b, 24, HEADER_LEN + 8); // covered: below most listed offsets

@@ -333,6 +333,9 @@ fn index_extends_when_the_log_grows_and_detects_staleness() {
     let (idx, what) = Index::update(&reader, &ipath, None).unwrap();
     assert_eq!(what, "built");
     assert_eq!(idx.records(), 200);
+    // A set that maps this index keeps it while a newer one replaces it.
+    let early = LogSet::open(&p, &SetOptions::new()).unwrap();
+    assert_eq!(early.index_notes()[0].1, ipath.display().to_string());
     // The log grows: the index is extended, scanning only the new part.
     for step in 10..15 {
         for k in 0..25u64 {
@@ -358,12 +361,12 @@ fn index_extends_when_the_log_grows_and_detects_staleness() {
     let set = LogSet::open(&p, &SetOptions::new()).unwrap();
     let scan = LogSet::open(&p, &SetOptions::new().no_index(true)).unwrap();
     for t in [-1.0, 0.0, 3.5, 9.0, 12.0, 14.0, 100.0] {
-        assert_eq!(
-            set.state_at(t, Interpolation::Linear).unwrap(),
-            scan.state_at(t, Interpolation::Linear).unwrap()
-        );
+        let want = scan.state_at(t, Interpolation::Linear).unwrap();
+        assert_eq!(set.state_at(t, Interpolation::Linear).unwrap(), want);
+        // The older index covers a prefix: the rest is scanned.
+        assert_eq!(early.state_at(t, Interpolation::Linear).unwrap(), want);
     }
-    drop((set, scan, reader));
+    drop((set, scan, early, reader));
     log.close().unwrap();
     // A damaged index is detected and rebuilt.
     let mut bytes = std::fs::read(&ipath).unwrap();
@@ -376,6 +379,12 @@ fn index_extends_when_the_log_grows_and_detects_staleness() {
     );
     let (_, what) = Index::update(&reader, &ipath, None).unwrap();
     assert!(what.starts_with("rebuilt"), "{what}");
+    // An index of an older format version is rebuilt, not misread.
+    let mut bytes = std::fs::read(&ipath).unwrap();
+    bytes[8] = 1;
+    std::fs::write(&ipath, &bytes).unwrap();
+    let (_, what) = Index::update(&reader, &ipath, None).unwrap();
+    assert_eq!(what, "rebuilt: index version 1 is not supported");
     // An index of another log is stale.
     let q = dir.path().join("b.log");
     LogOptions::new().create(&q).unwrap().close().unwrap();

@@ -2,6 +2,11 @@
 //! record offsets, and time checkpoints. Built in one pass, extended
 //! incrementally when the log grows, detected as stale when it no longer
 //! matches, and never required.
+//!
+//! Every section is an aligned array of fixed-width little-endian
+//! integers, so a loaded index is the file's map itself: nothing is
+//! decoded or copied, and a query at a time binary-searches each key's
+//! list in place.
 
 use std::path::{Path, PathBuf};
 
@@ -13,11 +18,26 @@ use crate::map::{MappedFile, Mode};
 /// The bytes an index starts with.
 pub const MAGIC: [u8; 8] = *b"MAPIOIDX";
 /// The index format version.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 /// Length of the index header.
 pub const HEADER: usize = 128;
 /// The most checkpoints an index keeps.
 pub const MAX_CHECKPOINTS: usize = 4096;
+
+// Header fields (byte offsets).
+const CREATED: usize = 16;
+const COVERED: usize = 24;
+const LAST_OFFSET: usize = 32;
+const LAST_WORD1: usize = 40;
+const RECORDS: usize = 48;
+const N_KEYS: usize = 56;
+const N_ENTRIES: usize = 64;
+const N_CPS: usize = 72;
+const MIN_TIME: usize = 80;
+const MAX_TIME: usize = 88;
+const FLAGS: usize = 96;
+const WIDTH: usize = 104;
+const CRC: usize = 124;
 
 /// A time checkpoint: records before `prefix_end` have time `<= time`;
 /// records from `suffix_start` on have time `> time`.
@@ -31,23 +51,123 @@ pub struct Checkpoint {
     pub suffix_start: u64,
 }
 
+/// Where an index's bytes live.
+enum Store {
+    /// Built in memory, as 8-byte words (every section is aligned).
+    Owned(Vec<u64>),
+    /// A loaded index file, mapped read-only.
+    Mapped(Box<MappedFile>),
+}
+
+impl Store {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Store::Owned(w) => bytemuck::cast_slice(w),
+            Store::Mapped(m) => m.as_slice(),
+        }
+    }
+}
+
+/// The sizes of an index's sections; their places follow from them.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Layout {
+    n_keys: usize,
+    n_entries: usize,
+    /// Entries are 8 bytes wide (a log past 32 GiB), else 4.
+    wide: bool,
+    n_cps: usize,
+}
+
+impl Layout {
+    fn width(&self) -> usize {
+        if self.wide { 8 } else { 4 }
+    }
+
+    fn starts_at(&self) -> usize {
+        HEADER + 8 * self.n_keys
+    }
+
+    fn entries_at(&self) -> usize {
+        self.starts_at() + 8 * (self.n_keys + 1)
+    }
+
+    fn cps_at(&self) -> usize {
+        self.entries_at() + (self.n_entries * self.width()).next_multiple_of(8)
+    }
+
+    /// The file length, or `None` if the sizes overflow (a crafted header).
+    fn checked_len(&self) -> Option<usize> {
+        let w = self.width();
+        HEADER
+            .checked_add(self.n_keys.checked_mul(8)?)?
+            .checked_add(self.n_keys.checked_add(1)?.checked_mul(8)?)?
+            .checked_add(self.n_entries.checked_mul(w)?.checked_next_multiple_of(8)?)?
+            .checked_add(self.n_cps.checked_mul(24)?)
+    }
+}
+
+/// One key's list: record offsets divided by 8, increasing.
+#[derive(Clone, Copy)]
+enum List<'a> {
+    Narrow(&'a [u32]),
+    Wide(&'a [u64]),
+}
+
+impl List<'_> {
+    fn len(&self) -> usize {
+        match self {
+            List::Narrow(l) => l.len(),
+            List::Wide(l) => l.len(),
+        }
+    }
+
+    /// The offset of entry `j` (`j < len`).
+    fn offset(&self, j: usize) -> u64 {
+        8 * match self {
+            List::Narrow(l) => u64::from(u32::from_le(l[j])),
+            List::Wide(l) => u64::from_le(l[j]),
+        }
+    }
+
+    fn offsets(self) -> impl Iterator<Item = u64> {
+        (0..self.len()).map(move |j| self.offset(j))
+    }
+}
+
 /// A sidecar index of one log.
-#[derive(Clone, Debug, PartialEq)]
 pub struct Index {
+    store: Store,
+    layout: Layout,
     log_created_ns: u64,
     covered: u64,
     last_offset: u64,
     last_word1: u64,
     records: u64,
-    keys: Vec<u64>,
-    list_starts: Vec<u64>,
-    lists: Vec<u8>,
     checkpoints: Vec<Checkpoint>,
     min_time: f64,
     max_time: f64,
     /// Every distinct time of the log is a checkpoint (none were dropped
     /// to keep the index small).
     complete: bool,
+}
+
+impl std::fmt::Debug for Index {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Index")
+            .field("covered", &self.covered)
+            .field("records", &self.records)
+            .field("keys", &self.layout.n_keys)
+            .field("checkpoints", &self.checkpoints.len())
+            .field("mapped", &matches!(self.store, Store::Mapped(_)))
+            .finish()
+    }
+}
+
+/// Two indexes are equal when their files would be.
+impl PartialEq for Index {
+    fn eq(&self, other: &Index) -> bool {
+        self.store.bytes() == other.store.bytes()
+    }
 }
 
 /// What [`Index::load`] found.
@@ -65,83 +185,72 @@ pub enum IndexState {
 /// Progress of a long operation: `(bytes done, bytes in all)`.
 pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-/// The varint at `*pos` (advancing it), or `None` if it is truncated or
-/// longer than 10 bytes. Queries decode millions of them: one 8-byte load
-/// finds the end of any varint of up to 8 bytes, and three masked shifts
-/// pack its 7-bit groups, without a branch per byte.
-fn get_varint(bytes: &[u8], pos: &mut usize) -> Option<u64> {
-    if let Some(chunk) = pos.checked_add(8).and_then(|end| bytes.get(*pos..end)) {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(chunk);
-        let w = u64::from_le_bytes(w);
-        let stops = !w & 0x8080_8080_8080_8080;
-        if stops != 0 {
-            // The last byte of the varint is the first without its top bit.
-            let n = (stops.trailing_zeros() / 8 + 1) as usize;
-            let mut x = w & 0x7F7F_7F7F_7F7F_7F7F;
-            if n < 8 {
-                x &= (1u64 << (8 * n)) - 1;
-            }
-            x = (x & 0x007F_007F_007F_007F) | ((x & 0x7F00_7F00_7F00_7F00) >> 1);
-            x = (x & 0x0000_3FFF_0000_3FFF) | ((x & 0x3FFF_0000_3FFF_0000) >> 2);
-            x = (x & 0x0000_0000_0FFF_FFFF) | ((x & 0x0FFF_FFFF_0000_0000) >> 4);
-            *pos += n;
-            return Some(x);
-        }
-    }
-    get_varint_bytewise(bytes, pos)
-}
-
-fn get_varint_bytewise(bytes: &[u8], pos: &mut usize) -> Option<u64> {
-    let mut v = 0u64;
-    for shift in (0..64).step_by(7) {
-        let b = *bytes.get(*pos)?;
-        *pos += 1;
-        v |= ((b & 0x7F) as u64) << shift;
-        if b & 0x80 == 0 {
-            return Some(v);
-        }
-    }
-    None
-}
-
-/// The offsets of one key's list: a first offset, then deltas (varints).
-/// Ends at the end of the list or at a truncated varint (lists are
-/// validated when an index is loaded).
-struct ListOffsets<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-    acc: Option<u64>,
-}
-
-impl Iterator for ListOffsets<'_> {
-    type Item = u64;
-
-    fn next(&mut self) -> Option<u64> {
-        if self.pos >= self.bytes.len() {
-            return None;
-        }
-        let v = get_varint(self.bytes, &mut self.pos)?;
-        let off = self.acc.map_or(v, |a| a.saturating_add(v));
-        self.acc = Some(off);
-        Some(off)
-    }
-}
-
 /// One record seen by a build pass.
 struct Seen {
     key: Option<u64>,
     offset: u64,
     end: u64,
     time: Option<f64>,
+}
+
+/// What an index says besides its lists.
+struct Fields {
+    log_created_ns: u64,
+    covered: u64,
+    last_offset: u64,
+    last_word1: u64,
+    records: u64,
+    min_time: f64,
+    max_time: f64,
+    complete: bool,
+}
+
+fn u64_at(bytes: &[u8], at: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&bytes[at..at + 8]);
+    u64::from_le_bytes(a)
+}
+
+/// The CRC an index file carries: its header up to the field, then every
+/// section.
+fn index_crc(bytes: &[u8]) -> u32 {
+    crc32c::crc32c_append(crc32c::crc32c(&bytes[..CRC]), &bytes[HEADER..])
+}
+
+/// Whether every list of `entries` (split at `starts`) is strictly
+/// increasing and every entry lies in `lo..hi`. Written as whole-array
+/// passes over same-width integers without early exits, which the
+/// compiler vectorises: a loaded index of ten million records is checked
+/// in a few milliseconds.
+fn lists_valid<T: Copy + Ord + TryFrom<u64> + Bounded>(
+    starts: &[u64],
+    entries: &[T],
+    lo: u64,
+    hi: u64,
+) -> bool {
+    // Bounds in the entries' own width: `lo..=last`.
+    let Ok(lo) = T::try_from(lo) else {
+        return entries.is_empty();
+    };
+    let last = T::try_from(hi.saturating_sub(1)).unwrap_or(T::MAX);
+    if hi == 0 {
+        return entries.is_empty();
+    }
+    let out_of_range = entries
+        .iter()
+        .fold(false, |bad, &e| bad | (e < lo) | (e > last));
+    // Steps that do not increase: allowed only where a list ends.
+    let flat: usize = entries
+        .iter()
+        .zip(entries.get(1..).unwrap_or(&[]))
+        .map(|(a, b)| usize::from(a >= b))
+        .sum();
+    let interior = starts.get(1..starts.len().saturating_sub(1)).unwrap_or(&[]);
+    let between: usize = interior
+        .iter()
+        .map(|&s| usize::from(entries[s as usize - 1] >= entries[s as usize]))
+        .sum();
+    !out_of_range && flat == between
 }
 
 impl Index {
@@ -161,21 +270,17 @@ impl Index {
 
     /// Builds the index of everything committed in the log, in one pass.
     pub fn build(reader: &LogReader, progress: Option<Progress<'_>>) -> Result<Index> {
-        let base = Index {
+        let fields = Fields {
             log_created_ns: reader.header().created_ns,
             covered: HEADER_LEN,
             last_offset: 0,
             last_word1: 0,
             records: 0,
-            keys: Vec::new(),
-            list_starts: Vec::new(),
-            lists: Vec::new(),
-            checkpoints: Vec::new(),
             min_time: f64::NAN,
             max_time: f64::NAN,
             complete: true,
         };
-        base.extend(reader, progress)
+        Index::assemble(&fields, &[], &[0], &[], &[]).extend(reader, progress)
     }
 
     /// The index extended by the records added to the log since it was
@@ -212,51 +317,30 @@ impl Index {
             .filter_map(|s| s.key.map(|k| (k, s.offset)))
             .collect();
         pairs.sort_unstable();
-        let mut all_keys: Vec<u64> = Vec::with_capacity(self.keys.len() + 16);
-        {
-            let (mut i, mut j) = (0, 0);
-            while i < self.keys.len() || j < pairs.len() {
-                let a = self.keys.get(i).copied();
-                let b = pairs.get(j).map(|p| p.0);
-                let k = match (a, b) {
-                    (Some(a), Some(b)) => a.min(b),
-                    (Some(a), None) => a,
-                    (None, Some(b)) => b,
-                    (None, None) => break,
-                };
-                all_keys.push(k);
-                while self.keys.get(i) == Some(&k) {
-                    i += 1;
-                }
-                while pairs.get(j).map(|p| p.0) == Some(k) {
-                    j += 1;
-                }
+        let old_keys = self.keys();
+        let mut keys: Vec<u64> = Vec::with_capacity(old_keys.len() + 16);
+        let mut starts: Vec<u64> = Vec::with_capacity(old_keys.len() + 17);
+        let mut entries: Vec<u64> = Vec::with_capacity(self.layout.n_entries + pairs.len());
+        let (mut i, mut j) = (0, 0);
+        while i < old_keys.len() || j < pairs.len() {
+            let k = match (old_keys.get(i), pairs.get(j)) {
+                (Some(&a), Some(&(b, _))) => a.min(b),
+                (Some(&a), None) => a,
+                (None, Some(&(b, _))) => b,
+                (None, None) => break,
+            };
+            keys.push(k);
+            starts.push(entries.len() as u64);
+            if old_keys.get(i) == Some(&k) {
+                entries.extend(self.list(i).offsets().map(|o| o / 8));
+                i += 1;
             }
-        }
-        let mut lists = Vec::with_capacity(self.lists.len() + pairs.len() * 4);
-        let mut starts = Vec::with_capacity(all_keys.len());
-        let mut j = 0;
-        for &k in &all_keys {
-            starts.push(lists.len() as u64);
-            let mut prev = None;
-            if let Ok(i) = self.keys.binary_search(&k) {
-                lists.extend_from_slice(self.list_bytes(i));
-                prev = self.offsets_of_index(i).last().copied();
-            }
-            while let Some(&(pk, off)) = pairs.get(j) {
-                if pk != k {
-                    break;
-                }
-                match prev {
-                    None => put_varint(&mut lists, off),
-                    // Lists are validated as increasing on load, and new
-                    // records lie after what the index covered.
-                    Some(p) => put_varint(&mut lists, off.saturating_sub(p)),
-                }
-                prev = Some(off);
+            while let Some(&(_, off)) = pairs.get(j).filter(|p| p.0 == k) {
+                entries.push(off / 8);
                 j += 1;
             }
         }
+        starts.push(entries.len() as u64);
         let (mut min_time, mut max_time) = (self.min_time, self.max_time);
         for t in seen.iter().filter_map(|s| s.time) {
             min_time = if min_time.is_nan() {
@@ -277,20 +361,98 @@ impl Index {
             &seen,
             covered,
         );
-        Ok(Index {
+        let fields = Fields {
             log_created_ns: self.log_created_ns,
             covered,
             last_offset: last.0,
             last_word1: last.1,
             records: self.records.saturating_add(seen.len() as u64),
-            keys: all_keys,
-            list_starts: starts,
-            lists,
-            checkpoints,
             min_time,
             max_time,
             complete: self.complete && complete,
-        })
+        };
+        Ok(Index::assemble(
+            &fields,
+            &keys,
+            &starts,
+            &entries,
+            &checkpoints,
+        ))
+    }
+
+    /// An index in memory from its parts (`entries` are offsets / 8, and
+    /// `starts` has one more element than `keys`).
+    fn assemble(
+        fields: &Fields,
+        keys: &[u64],
+        starts: &[u64],
+        entries: &[u64],
+        checkpoints: &[Checkpoint],
+    ) -> Index {
+        let layout = Layout {
+            n_keys: keys.len(),
+            n_entries: entries.len(),
+            wide: fields.covered.div_ceil(8) > u64::from(u32::MAX),
+            n_cps: checkpoints.len(),
+        };
+        let len = layout.checked_len().expect("an index that fits in memory");
+        let mut words = vec![0u64; len / 8];
+        {
+            let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut words);
+            let mut put = |at: usize, v: u64| bytes[at..at + 8].copy_from_slice(&v.to_le_bytes());
+            put(0, u64::from_le_bytes(MAGIC));
+            put(8, u64::from(VERSION));
+            put(CREATED, fields.log_created_ns);
+            put(COVERED, fields.covered);
+            put(LAST_OFFSET, fields.last_offset);
+            put(LAST_WORD1, fields.last_word1);
+            put(RECORDS, fields.records);
+            put(N_KEYS, keys.len() as u64);
+            put(N_ENTRIES, entries.len() as u64);
+            put(N_CPS, checkpoints.len() as u64);
+            put(MIN_TIME, fields.min_time.to_bits());
+            put(MAX_TIME, fields.max_time.to_bits());
+            put(FLAGS, u64::from(fields.complete));
+            put(WIDTH, layout.width() as u64);
+            for (n, &k) in keys.iter().enumerate() {
+                put(HEADER + 8 * n, k);
+            }
+            for (n, &s) in starts.iter().enumerate() {
+                put(layout.starts_at() + 8 * n, s);
+            }
+            for (n, c) in checkpoints.iter().enumerate() {
+                let at = layout.cps_at() + 24 * n;
+                put(at, c.time.to_bits());
+                put(at + 8, c.prefix_end);
+                put(at + 16, c.suffix_start);
+            }
+            let at = layout.entries_at();
+            let section = &mut bytes[at..at + layout.n_entries * layout.width()];
+            if layout.wide {
+                for (d, &e) in section.chunks_exact_mut(8).zip(entries) {
+                    d.copy_from_slice(&e.to_le_bytes());
+                }
+            } else {
+                for (d, &e) in section.chunks_exact_mut(4).zip(entries) {
+                    d.copy_from_slice(&(e as u32).to_le_bytes());
+                }
+            }
+            let crc = index_crc(bytes);
+            bytes[CRC..CRC + 4].copy_from_slice(&crc.to_le_bytes());
+        }
+        Index {
+            store: Store::Owned(words),
+            layout,
+            log_created_ns: fields.log_created_ns,
+            covered: fields.covered,
+            last_offset: fields.last_offset,
+            last_word1: fields.last_word1,
+            records: fields.records,
+            checkpoints: checkpoints.to_vec(),
+            min_time: fields.min_time,
+            max_time: fields.max_time,
+            complete: fields.complete,
+        }
     }
 
     /// Every record that starts below this offset is indexed.
@@ -305,7 +467,25 @@ impl Index {
 
     /// Distinct keys indexed, sorted.
     pub fn keys(&self) -> &[u64] {
-        &self.keys
+        let at = HEADER;
+        bytemuck::cast_slice(&self.store.bytes()[at..at + 8 * self.layout.n_keys])
+    }
+
+    /// Where each key's list starts in the entries (one more than keys).
+    fn starts(&self) -> &[u64] {
+        let at = self.layout.starts_at();
+        bytemuck::cast_slice(&self.store.bytes()[at..at + 8 * (self.layout.n_keys + 1)])
+    }
+
+    /// Every list, one after the other.
+    fn entries(&self) -> List<'_> {
+        let at = self.layout.entries_at();
+        let bytes = &self.store.bytes()[at..at + self.layout.n_entries * self.layout.width()];
+        if self.layout.wide {
+            List::Wide(bytemuck::cast_slice(bytes))
+        } else {
+            List::Narrow(bytemuck::cast_slice(bytes))
+        }
     }
 
     /// The time checkpoints.
@@ -318,33 +498,20 @@ impl Index {
         (!self.min_time.is_nan()).then_some((self.min_time, self.max_time))
     }
 
-    fn list_bytes(&self, i: usize) -> &[u8] {
-        let start = self.list_starts[i] as usize;
-        let end = self
-            .list_starts
-            .get(i + 1)
-            .map(|&e| e as usize)
-            .unwrap_or(self.lists.len());
-        self.lists.get(start..end).unwrap_or(&[])
-    }
-
-    /// The offsets of list `i`, decoded as they are read.
-    fn list(&self, i: usize) -> ListOffsets<'_> {
-        ListOffsets {
-            bytes: self.list_bytes(i),
-            pos: 0,
-            acc: None,
+    /// The list of key number `i`.
+    fn list(&self, i: usize) -> List<'_> {
+        let starts = self.starts();
+        let (a, b) = (starts[i] as usize, starts[i + 1] as usize);
+        match self.entries() {
+            List::Narrow(l) => List::Narrow(&l[a..b]),
+            List::Wide(l) => List::Wide(&l[a..b]),
         }
-    }
-
-    fn offsets_of_index(&self, i: usize) -> Vec<u64> {
-        self.list(i).collect()
     }
 
     /// The offsets of every record of `key`, in file order.
     pub fn offsets(&self, key: u64) -> Vec<u64> {
-        match self.keys.binary_search(&key) {
-            Ok(i) => self.offsets_of_index(i),
+        match self.keys().binary_search(&key) {
+            Ok(i) => self.list(i).offsets().collect(),
             Err(_) => Vec::new(),
         }
     }
@@ -352,29 +519,23 @@ impl Index {
     /// Calls `f(key, offsets)` for every key, in key order.
     pub fn for_each_key(&self, mut f: impl FnMut(u64, &[u64])) {
         let mut buf = Vec::new();
-        for (i, &k) in self.keys.iter().enumerate() {
+        for (i, &k) in self.keys().iter().enumerate() {
             buf.clear();
-            buf.extend(self.list(i));
+            buf.extend(self.list(i).offsets());
             f(k, &buf);
         }
     }
 
     /// Calls `f(key, before, from)` for every key, in key order: the
     /// offset of the key's last record below `below` and of its first
-    /// record at or after `from` (`None` where there is none). Each list is
-    /// decoded once and only as far as `from`: a query at a time touches a
-    /// few bytes per key instead of every offset.
+    /// record at or after `from` (`None` where there is none). Two binary
+    /// searches in each list, in place: a query at a time touches a few
+    /// bytes per key.
     pub fn around(&self, below: u64, from: u64, mut f: impl FnMut(u64, Option<u64>, Option<u64>)) {
-        for (i, &k) in self.keys.iter().enumerate() {
-            let mut before = None;
-            let mut list = self.list(i);
-            let after = list.find(|&off| {
-                if off < below {
-                    before = Some(off);
-                }
-                off >= from
-            });
-            f(k, before, after);
+        let (keys, starts) = (self.keys(), self.starts());
+        match self.entries() {
+            List::Narrow(e) => around_in(keys, starts, e, below, from, &mut f),
+            List::Wide(e) => around_in(keys, starts, e, below, from, &mut f),
         }
     }
 
@@ -402,157 +563,126 @@ impl Index {
 
     /// Bytes of the index file.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = vec![0u8; HEADER];
-        out[0..8].copy_from_slice(&MAGIC);
-        out[8..12].copy_from_slice(&VERSION.to_le_bytes());
-        let fields = [
-            self.log_created_ns,
-            self.covered,
-            self.last_offset,
-            self.last_word1,
-            self.records,
-            self.keys.len() as u64,
-            self.lists.len() as u64,
-            self.checkpoints.len() as u64,
-            self.min_time.to_bits(),
-            self.max_time.to_bits(),
-            self.complete as u64,
-        ];
-        for (i, v) in fields.iter().enumerate() {
-            out[16 + 8 * i..24 + 8 * i].copy_from_slice(&v.to_le_bytes());
-        }
-        for (k, s) in self.keys.iter().zip(&self.list_starts) {
-            out.extend_from_slice(&k.to_le_bytes());
-            out.extend_from_slice(&s.to_le_bytes());
-        }
-        out.extend_from_slice(&self.lists);
-        for c in &self.checkpoints {
-            out.extend_from_slice(&c.time.to_bits().to_le_bytes());
-            out.extend_from_slice(&c.prefix_end.to_le_bytes());
-            out.extend_from_slice(&c.suffix_start.to_le_bytes());
-        }
-        let crc = crc32c::crc32c_append(crc32c::crc32c(&out[..124]), &out[HEADER..]);
-        out[124..128].copy_from_slice(&crc.to_le_bytes());
-        out
+        self.store.bytes().to_vec()
     }
 
     /// Reads an index file's bytes; `Err(why)` if damaged.
     pub fn decode(bytes: &[u8]) -> std::result::Result<Index, String> {
-        Index::decode_owned(bytes.to_vec())
+        if bytes.len() % 8 != 0 {
+            return Err("index sections do not match its length".into());
+        }
+        let mut words = vec![0u64; bytes.len() / 8];
+        bytemuck::cast_slice_mut(&mut words).copy_from_slice(bytes);
+        Index::from_store(Store::Owned(words))
     }
 
-    /// [`decode`](Self::decode), keeping the lists where they are in
-    /// `bytes` (a large index is not copied a second time).
-    fn decode_owned(mut bytes: Vec<u8>) -> std::result::Result<Index, String> {
+    /// Checks an index file's bytes wherever they are, and keeps them
+    /// there.
+    fn from_store(store: Store) -> std::result::Result<Index, String> {
+        let bytes = store.bytes();
         if bytes.len() < HEADER || bytes[0..8] != MAGIC {
             return Err("not a mapio index".into());
         }
-        let u32_at =
-            |o: usize| u32::from_le_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]);
-        let u64_at = |o: usize| {
-            let mut a = [0u8; 8];
-            a.copy_from_slice(&bytes[o..o + 8]);
-            u64::from_le_bytes(a)
-        };
-        if u32_at(8) != VERSION {
-            return Err(format!("index version {} is not supported", u32_at(8)));
+        let version = u64_at(bytes, 8) as u32;
+        if version != VERSION {
+            return Err(format!("index version {version} is not supported"));
         }
-        let crc = crc32c::crc32c_append(crc32c::crc32c(&bytes[..124]), &bytes[HEADER..]);
-        if crc != u32_at(124) {
+        if index_crc(bytes).to_le_bytes() != bytes[CRC..CRC + 4] {
             return Err("index checksum mismatch (damaged)".into());
         }
-        let n_keys = u64_at(56) as usize;
-        let lists_len = u64_at(64) as usize;
-        let n_cps = u64_at(72) as usize;
-        let need = n_keys
-            .checked_mul(16)
-            .and_then(|a| a.checked_add(lists_len))
-            .and_then(|a| n_cps.checked_mul(24).and_then(|b| a.checked_add(b)))
-            .and_then(|a| a.checked_add(HEADER));
-        if need != Some(bytes.len()) {
+        let wide = match u64_at(bytes, WIDTH) {
+            4 => false,
+            8 => true,
+            w => return Err(format!("index entries {w} bytes wide")),
+        };
+        let size = |at: usize| usize::try_from(u64_at(bytes, at)).unwrap_or(usize::MAX);
+        let layout = Layout {
+            n_keys: size(N_KEYS),
+            n_entries: size(N_ENTRIES),
+            wide,
+            n_cps: size(N_CPS),
+        };
+        if layout.checked_len() != Some(bytes.len()) {
             return Err("index sections do not match its length".into());
         }
-        let mut p = HEADER;
-        let mut keys = Vec::with_capacity(n_keys);
-        let mut starts = Vec::with_capacity(n_keys);
-        for _ in 0..n_keys {
-            keys.push(u64_at(p));
-            starts.push(u64_at(p + 8));
-            p += 16;
-        }
-        if keys.windows(2).any(|w| w[0] >= w[1])
-            || starts.windows(2).any(|w| w[0] > w[1])
-            || starts.last().is_some_and(|&s| s as usize > lists_len)
+        let fields = Fields {
+            log_created_ns: u64_at(bytes, CREATED),
+            covered: u64_at(bytes, COVERED),
+            last_offset: u64_at(bytes, LAST_OFFSET),
+            last_word1: u64_at(bytes, LAST_WORD1),
+            records: u64_at(bytes, RECORDS),
+            min_time: f64::from_bits(u64_at(bytes, MIN_TIME)),
+            max_time: f64::from_bits(u64_at(bytes, MAX_TIME)),
+            complete: u64_at(bytes, FLAGS) & 1 == 1,
+        };
+        let checkpoints = (0..layout.n_cps)
+            .map(|n| {
+                let at = layout.cps_at() + 24 * n;
+                Checkpoint {
+                    time: f64::from_bits(u64_at(bytes, at)),
+                    prefix_end: u64_at(bytes, at + 8),
+                    suffix_start: u64_at(bytes, at + 16),
+                }
+            })
+            .collect();
+        let idx = Index {
+            store,
+            layout,
+            log_created_ns: fields.log_created_ns,
+            covered: fields.covered,
+            last_offset: fields.last_offset,
+            last_word1: fields.last_word1,
+            records: fields.records,
+            checkpoints,
+            min_time: fields.min_time,
+            max_time: fields.max_time,
+            complete: fields.complete,
+        };
+        idx.check_lists()?;
+        Ok(idx)
+    }
+
+    /// The key table is sorted and every key has a list; every list is
+    /// strictly increasing inside what the index covers. A crafted index
+    /// cannot list a record twice, point outside the log, or send a
+    /// binary search astray.
+    fn check_lists(&self) -> std::result::Result<(), String> {
+        let keys = self.keys();
+        let starts = self.starts();
+        if keys
+            .windows(2)
+            .any(|w| u64::from_le(w[0]) >= u64::from_le(w[1]))
         {
             return Err("index key table is not ordered".into());
         }
-        let lists = &bytes[p..p + lists_len];
-        let lists_at = p;
-        p += lists_len;
-        let covered = u64_at(24);
-        // Every list must decode to strictly increasing offsets inside
-        // what the index covers: a crafted index cannot list a record
-        // twice, point outside the log, or make extending it underflow.
-        let mut total = 0u64;
-        for (i, &start) in starts.iter().enumerate() {
-            let end = starts.get(i + 1).map_or(lists_len, |&e| e as usize);
-            let list = &lists[start as usize..end];
-            let mut pos = 0;
-            let mut prev: Option<u64> = None;
-            while pos < list.len() {
-                let v = get_varint(list, &mut pos).ok_or("index list is truncated")?;
-                let off = match prev {
-                    None => v,
-                    Some(p) if v > 0 => p.checked_add(v).ok_or("index offset overflows")?,
-                    Some(_) => return Err("index lists a record twice".into()),
-                };
-                if off < HEADER_LEN || off >= covered {
-                    return Err("index offset outside what it covers".into());
-                }
-                prev = Some(off);
-                total += 1;
-            }
-            if prev.is_none() {
-                return Err("index key without records".into());
-            }
+        if starts.first().map(|&s| u64::from_le(s)) != Some(0)
+            || starts
+                .windows(2)
+                .any(|w| u64::from_le(w[0]) >= u64::from_le(w[1]))
+            || starts.last().map(|&s| u64::from_le(s)) != Some(self.layout.n_entries as u64)
+        {
+            return Err("index key without records, or lists out of order".into());
         }
-        if total > u64_at(48) {
+        if self.layout.n_entries as u64 > self.records {
             return Err("index lists more records than it counts".into());
         }
-        let mut checkpoints = Vec::with_capacity(n_cps);
-        for _ in 0..n_cps {
-            checkpoints.push(Checkpoint {
-                time: f64::from_bits(u64_at(p)),
-                prefix_end: u64_at(p + 8),
-                suffix_start: u64_at(p + 16),
-            });
-            p += 24;
-        }
-        let mut idx = Index {
-            log_created_ns: u64_at(16),
-            covered,
-            last_offset: u64_at(32),
-            last_word1: u64_at(40),
-            records: u64_at(48),
-            keys,
-            list_starts: starts,
-            lists: Vec::new(),
-            checkpoints,
-            min_time: f64::from_bits(u64_at(80)),
-            max_time: f64::from_bits(u64_at(88)),
-            complete: u64_at(96) & 1 == 1,
+        let (lo, hi) = (HEADER_LEN / 8, self.covered.div_ceil(8));
+        let ok = match self.entries() {
+            List::Narrow(l) => lists_valid(starts, l, lo, hi),
+            List::Wide(l) => lists_valid(starts, l, lo, hi),
         };
-        // The lists stay in the file's buffer, moved to its start.
-        bytes.truncate(lists_at + lists_len);
-        bytes.drain(..lists_at);
-        idx.lists = bytes;
-        Ok(idx)
+        if !ok {
+            return Err(
+                "index lists an offset twice, out of order, or outside what it covers".into(),
+            );
+        }
+        Ok(())
     }
 
     /// Writes the index to `path` atomically (a temporary file, written
     /// through a mapio map with its space reserved, then renamed).
     pub fn save(&self, path: &Path) -> Result<()> {
-        let bytes = self.encode();
+        let bytes = self.store.bytes();
         // A fresh name, created exclusively (O_EXCL: never through a
         // symbolic link someone planted there).
         let nonce = std::time::SystemTime::now()
@@ -567,7 +697,7 @@ impl Index {
                 .nofollow(true)
                 .len(bytes.len() as u64)
                 .open(&tmp)?;
-            f.as_mut_slice()?.copy_from_slice(&bytes);
+            f.as_mut_slice()?.copy_from_slice(bytes);
             f.close()?;
             std::fs::rename(&tmp, path).map_err(|e| Error::io(path, "rename", e))
         };
@@ -578,7 +708,9 @@ impl Index {
     }
 
     /// Loads the index at `path` for the log `reader` reads, checking that
-    /// it still matches.
+    /// it still matches. The file is mapped, not read: a query touches
+    /// only the pages it needs (an index is replaced by renaming a new
+    /// file over it, never rewritten in place, so the map stays valid).
     pub fn load(reader: &LogReader, path: &Path) -> Result<IndexState> {
         // Only a regular file of a plausible size is read (never a FIFO
         // or a device, never more than the log could need).
@@ -592,6 +724,9 @@ impl Index {
                 "the index path is not a regular file".into(),
             ));
         }
+        if meta.len() < HEADER as u64 {
+            return Ok(IndexState::Stale("not a mapio index".into()));
+        }
         let log_len = std::fs::metadata(reader.path())
             .map(|m| m.len())
             .unwrap_or(0);
@@ -600,8 +735,20 @@ impl Index {
                 "the index is larger than its log could need".into(),
             ));
         }
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, "read", e))?;
-        let idx = match Index::decode_owned(bytes) {
+        let map = match MappedFile::options()
+            .mode(Mode::ReadOnly)
+            .populate(true)
+            .open(path)
+        {
+            Ok(m) => m,
+            Err(Error::Locked { .. }) => {
+                return Ok(IndexState::Stale(
+                    "the index is locked by another process".into(),
+                ));
+            }
+            Err(e) => return Err(e),
+        };
+        let idx = match Index::from_store(Store::Mapped(Box::new(map))) {
             Ok(i) => i,
             Err(why) => return Ok(IndexState::Stale(why)),
         };
@@ -639,6 +786,52 @@ impl Index {
         };
         idx.save(path)?;
         Ok((idx, what))
+    }
+}
+
+/// The largest value of an entry type.
+trait Bounded {
+    const MAX: Self;
+}
+
+impl Bounded for u32 {
+    const MAX: u32 = u32::MAX;
+}
+
+impl Bounded for u64 {
+    const MAX: u64 = u64::MAX;
+}
+
+/// [`Index::around`] over entries of one width (offsets / 8).
+fn around_in<T: Copy + Into<u64>>(
+    keys: &[u64],
+    starts: &[u64],
+    entries: &[T],
+    below: u64,
+    from: u64,
+    f: &mut impl FnMut(u64, Option<u64>, Option<u64>),
+) {
+    let (below, from) = (below.div_ceil(8), from.div_ceil(8));
+    // Entries below `bound`: lists are sorted. Short lists (the usual:
+    // one record a step) are counted without branches, long ones halved.
+    let count_below = |list: &[T], bound: u64| -> usize {
+        if list.len() <= 32 {
+            list.iter().map(|&e| usize::from(e.into() < bound)).sum()
+        } else {
+            list.partition_point(|&e| e.into() < bound)
+        }
+    };
+    for (&k, w) in keys.iter().zip(starts.windows(2)) {
+        let list = &entries[w[0] as usize..w[1] as usize];
+        let b = count_below(list, below);
+        let a = if from <= below {
+            count_below(list, from)
+        } else {
+            b + count_below(&list[b..], from)
+        };
+        let before = b.checked_sub(1).map(|j| 8 * list[j].into());
+        let after = list.get(a).map(|&e| 8 * e.into());
+        f(k, before, after);
     }
 }
 
@@ -736,53 +929,126 @@ fn merge_checkpoints(
 mod tests {
     use super::*;
 
-    #[test]
-    fn varints_round_trip() {
-        for v in [0u64, 1, 127, 128, 300, 1 << 35, u64::MAX] {
-            let mut b = Vec::new();
-            put_varint(&mut b, v);
-            let mut p = 0;
-            assert_eq!(get_varint(&b, &mut p), Some(v));
-            assert_eq!(p, b.len());
-        }
-        assert_eq!(get_varint(&[0x80, 0x80], &mut 0), None);
+    /// The vectorised list check agrees with a plain one, list by list.
+    fn lists_valid_naive(starts: &[u64], entries: &[u32], lo: u64, hi: u64) -> bool {
+        starts.windows(2).all(|w| {
+            let l = &entries[w[0] as usize..w[1] as usize];
+            l.windows(2).all(|p| p[0] < p[1]) && l.iter().all(|&e| (lo..hi).contains(&(e as u64)))
+        })
     }
 
     proptest::proptest! {
-        /// The 8-byte fast path reads exactly what the byte loop reads,
-        /// on any bytes (canonical or not, truncated or overlong).
         #[test]
-        fn fast_varints_match_the_byte_loop(
-            bytes in proptest::collection::vec(
-                proptest::prop_oneof![proptest::num::u8::ANY, 0x80u8..=0xFF],
-                0..40,
-            ),
-            start in 0usize..40,
+        fn list_check_matches_the_plain_one(
+            lens in proptest::collection::vec(1usize..5, 0..12),
+            raw in proptest::collection::vec(0u32..40, 60),
+            lo in 0u64..5,
+            hi in 20u64..45,
         ) {
-            let (mut a, mut b) = (start, start);
-            loop {
-                let fast = get_varint(&bytes, &mut a);
-                let slow = get_varint_bytewise(&bytes, &mut b);
-                proptest::prop_assert_eq!(fast, slow);
-                if fast.is_none() {
-                    break;
-                }
-                proptest::prop_assert_eq!(a, b);
+            let mut starts = vec![0u64];
+            for l in &lens {
+                starts.push(starts.last().unwrap() + *l as u64);
             }
+            let entries = &raw[..*starts.last().unwrap() as usize];
+            proptest::prop_assert_eq!(
+                lists_valid(&starts, entries, lo, hi),
+                lists_valid_naive(&starts, entries, lo, hi)
+            );
         }
+    }
 
-        #[test]
-        fn varints_round_trip_any_value(vs in proptest::collection::vec(proptest::num::u64::ANY, 0..20)) {
-            let mut b = Vec::new();
-            for &v in &vs {
-                put_varint(&mut b, v >> (v % 64));
-            }
-            let mut p = 0;
-            for &v in &vs {
-                proptest::prop_assert_eq!(get_varint(&b, &mut p), Some(v >> (v % 64)));
-            }
-            proptest::prop_assert_eq!(p, b.len());
+    /// Past 32 GiB of log, entries are 8 bytes wide and still round-trip.
+    #[test]
+    fn wide_entries_round_trip() {
+        let big = 40u64 << 30;
+        let fields = Fields {
+            log_created_ns: 7,
+            covered: big + 64,
+            last_offset: big,
+            last_word1: 1,
+            records: 3,
+            min_time: 0.0,
+            max_time: 1.0,
+            complete: true,
+        };
+        let entries = [HEADER_LEN / 8, big / 8, 2 * HEADER_LEN / 8];
+        let idx = Index::assemble(&fields, &[5, 9], &[0, 2, 3], &entries, &[]);
+        assert!(idx.layout.wide);
+        let again = Index::decode(&idx.encode()).unwrap();
+        assert_eq!(again, idx);
+        assert_eq!(again.offsets(5), vec![HEADER_LEN, big]);
+        assert_eq!(again.offsets(9), vec![2 * HEADER_LEN]);
+        let mut got = Vec::new();
+        again.around(big, big, |k, b, a| got.push((k, b, a)));
+        assert_eq!(
+            got,
+            vec![
+                (5, Some(HEADER_LEN), Some(big)),
+                (9, Some(2 * HEADER_LEN), None)
+            ]
+        );
+        // The same offsets in a log below 32 GiB are 4 bytes wide.
+        let small = Fields {
+            covered: 4096,
+            ..fields
+        };
+        let narrow = Index::assemble(&small, &[5], &[0, 2], &[HEADER_LEN / 8, 300], &[]);
+        assert!(!narrow.layout.wide);
+        assert_eq!(narrow.encode().len(), HEADER + 8 + 16 + 8);
+    }
+
+    /// Crafted lists are refused, each with a reason.
+    #[test]
+    fn crafted_lists_are_refused() {
+        let fields = Fields {
+            log_created_ns: 7,
+            covered: HEADER_LEN + 4096,
+            last_offset: 0,
+            last_word1: 0,
+            records: 4,
+            min_time: f64::NAN,
+            max_time: f64::NAN,
+            complete: true,
+        };
+        // Entries are offsets / 8: the first record starts at `b`.
+        let b = HEADER_LEN / 8;
+        let ok = Index::assemble(&fields, &[1, 2], &[0, 2, 4], &[b, b + 9, b + 1, b + 2], &[]);
+        assert!(Index::decode(&ok.encode()).is_ok());
+        // (keys, list starts, entries, what the refusal says)
+        type Case<'a> = (&'a [u64], &'a [u64], [u64; 4], &'a str);
+        let cases: [Case; 6] = [
+            (&[2, 1], &[0, 2, 4], [b, b + 9, b + 1, b + 2], "not ordered"),
+            (
+                &[1, 2],
+                &[0, 2, 2],
+                [b, b + 9, b + 1, b + 2],
+                "without records",
+            ),
+            (&[1, 2], &[0, 2, 4], [b, b, b + 1, b + 2], "twice"),
+            (
+                &[1, 2],
+                &[0, 2, 4],
+                [b + 9, b, b + 1, b + 2],
+                "out of order",
+            ),
+            (&[1, 2], &[0, 2, 4], [b, b + 9, b + 1, b + 512], "outside"),
+            (&[1, 2], &[0, 2, 4], [b - 1, b + 9, b + 1, b + 2], "outside"),
+        ];
+        for (keys, starts, entries, want) in cases {
+            let bad = Index::assemble(&fields, keys, starts, &entries, &[]);
+            let why = Index::decode(&bad.encode()).unwrap_err();
+            assert!(why.contains(want), "{why} (wanted {want})");
         }
+        let over = Fields {
+            records: 3,
+            ..fields
+        };
+        let bad = Index::assemble(&over, &[1, 2], &[0, 2, 4], &[b, b + 9, b + 1, b + 2], &[]);
+        assert!(
+            Index::decode(&bad.encode())
+                .unwrap_err()
+                .contains("more records")
+        );
     }
 
     #[test]

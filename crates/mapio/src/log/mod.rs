@@ -11,6 +11,13 @@
 //! * [`LogSet`] — one log or a set of per-rank logs: the state at a time,
 //!   a key's history, export to NumPy; sped up by the sidecar [`Index`].
 
+// The log and its index keep little-endian words in place and read them
+// as native integers (atomics in the log, mapped arrays in the index).
+#[cfg(target_endian = "big")]
+compile_error!(
+    "mapio's log layer reads its little-endian files in place: big-endian hosts are not supported"
+);
+
 pub(crate) mod core;
 pub mod format;
 pub mod index;
