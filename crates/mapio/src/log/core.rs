@@ -377,6 +377,19 @@ pub(crate) fn read_slot<M: Memory + ?Sized>(
     payload: &mut Vec<u8>,
 ) -> Slot {
     payload.clear();
+    read_slot_append(mem, off, limit, payload)
+}
+
+/// [`read_slot`], appending the payload to what `out` holds (a query
+/// gathers a million payloads into one buffer, each copied once); `out`
+/// is left as it was unless a record is returned.
+pub(crate) fn read_slot_append<M: Memory + ?Sized>(
+    mem: &M,
+    off: u64,
+    limit: u64,
+    out: &mut Vec<u8>,
+) -> Slot {
+    let base = out.len();
     if off % 8 != 0 || off.checked_add(FIXED_LEN).is_none_or(|e| e > limit) {
         return Slot::Invalid("record header runs past the end");
     }
@@ -439,21 +452,27 @@ pub(crate) fn read_slot<M: Memory + ?Sized>(
     let n = payload_len as usize;
     // Whole words, each copied with one fixed-size store (a scan copies
     // every payload of the log to check its CRC).
+    // Loaded into a small stack block, then appended with one copy.
     let words = n.div_ceil(8);
-    payload.reserve(words * 8);
-    for j in 0..words {
-        payload.extend_from_slice(&mem.load(k + j, Ordering::Relaxed).to_le_bytes());
+    out.reserve(words * 8);
+    let mut block = [0u64; 32];
+    for first in (0..words).step_by(block.len()) {
+        let m = (words - first).min(block.len());
+        for (j, w) in block[..m].iter_mut().enumerate() {
+            *w = mem.load(k + first + j, Ordering::Relaxed).to_le();
+        }
+        out.extend_from_slice(bytemuck::cast_slice(&block[..m]));
     }
     // The padding after the payload (in its last word) must be zero: then
     // every bit of a record is checked.
-    if payload[n..].iter().any(|&b| b != 0) {
-        payload.clear();
+    if out[base + n..].iter().any(|&b| b != 0) {
+        out.truncate(base);
         return Slot::Invalid("non-zero padding");
     }
-    payload.truncate(n);
+    out.truncate(base + n);
     let (head, head_len) = head_bytes(payload_len, &optional[..n_opt]);
-    if record_crc(&head[..head_len], payload, w) != stored_crc {
-        payload.clear();
+    if record_crc(&head[..head_len], &out[base..], w) != stored_crc {
+        out.truncate(base);
         return Slot::Invalid("checksum mismatch");
     }
     Slot::Record(Found {

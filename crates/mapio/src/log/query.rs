@@ -514,12 +514,14 @@ impl LogSet {
         }
         let linear = interpolation == Interpolation::Linear;
         let mut entries = Vec::with_capacity(cands.len());
-        let mut payloads = Vec::new();
-        // Scratch buffers, reused for every key: no allocation per object.
-        let (mut buf, mut best_buf, mut next_buf) = (Vec::new(), Vec::new(), Vec::new());
+        // Every payload is copied once, from the map straight into the
+        // state's buffer.
+        let mut payloads: Vec<u8> = Vec::new();
+        let (mut buf, mut next_buf) = (Vec::new(), Vec::new());
         let mut i = 0;
         while i < cands.len() {
             let key = cands[i].key;
+            let start = payloads.len();
             let mut best: Option<(StateEntry, Rank)> = None;
             let mut next_t: Option<f64> = None;
             while i < cands.len() && cands[i].key == key {
@@ -527,9 +529,17 @@ impl LogSet {
                 i += 1;
                 let reader = &self.members[c.file as usize].reader;
                 if c.best != NONE {
-                    let f = reader.read_found(c.best, &mut buf)?;
+                    let mark = payloads.len();
+                    let f = reader.read_found_append(c.best, &mut payloads)?;
+                    if mark == 0 {
+                        // One payload seen: room for the rest at once.
+                        payloads.reserve((cands.len() - i) * (payloads.len() - mark));
+                    }
                     let rank = rank(f.meta.time, f.meta.flags, c.best);
                     if best.as_ref().is_none_or(|(_, r)| rank > *r) {
+                        // This record's payload replaces the earlier best's.
+                        payloads.copy_within(mark.., start);
+                        payloads.truncate(payloads.len() - (mark - start));
                         best = Some((
                             StateEntry {
                                 key,
@@ -540,11 +550,12 @@ impl LogSet {
                                 prev: f.meta.prev,
                                 flags: f.meta.flags,
                                 interpolated: false,
-                                payload: (0, 0),
+                                payload: (start, payloads.len()),
                             },
                             rank,
                         ));
-                        std::mem::swap(&mut best_buf, &mut buf);
+                    } else {
+                        payloads.truncate(mark);
                     }
                 }
                 if linear && c.next != NONE {
@@ -557,15 +568,13 @@ impl LogSet {
             }
             let Some((mut e, _)) = best else { continue };
             if e.flags.contains(Flags::DELETE) {
+                payloads.truncate(start);
                 continue;
             }
-            let start = payloads.len();
-            payloads.extend_from_slice(&best_buf);
             if let (true, Some(ta), Some(tb)) = (linear, e.time, next_t) {
                 interpolate(self.schema(), &mut payloads[start..], &next_buf, ta, tb, t);
                 e.interpolated = true;
             }
-            e.payload = (start, payloads.len());
             entries.push(e);
         }
         Ok(State {

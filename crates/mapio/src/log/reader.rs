@@ -529,17 +529,30 @@ impl LogReader {
     /// The data record at `offset`, its payload copied into `buf`
     /// (replacing what was there): no allocation once `buf` is large.
     pub(crate) fn read_found(&self, offset: u64, buf: &mut Vec<u8>) -> Result<Found> {
+        buf.clear();
+        self.read_found_append(offset, buf)
+    }
+
+    /// [`read_found`](Self::read_found), appending the payload to `out`
+    /// (left as it was on error).
+    pub(crate) fn read_found_append(&self, offset: u64, out: &mut Vec<u8>) -> Result<Found> {
         // Re-read the file's size only when the record is not inside what
         // is mapped already (queries read millions of records).
+        let mut words = self.words();
         let mut limit = self.map.len() as u64;
-        let inside = format::Word0::unpack(self.word_at(offset))
+        let word0 = Memory::load(&words, (offset / 8) as usize, Ordering::Acquire);
+        let inside = format::Word0::unpack(word0)
             .is_some_and(|w| offset.saturating_add((w.len as u64).max(format::FIXED_LEN)) <= limit);
         if !inside {
             limit = self.refresh();
+            words = self.words();
         }
-        match core::read_slot(&self.words(), offset, limit, buf) {
+        match core::read_slot_append(&words, offset, limit, out) {
             Slot::Record(f) if f.word0.kind == Kind::Data => Ok(f),
-            Slot::Record(_) => Err(Error::corrupt(&self.path, offset, "not a data record")),
+            Slot::Record(f) => {
+                out.truncate(out.len() - f.payload_len as usize);
+                Err(Error::corrupt(&self.path, offset, "not a data record"))
+            }
             Slot::Empty => Err(Error::corrupt(
                 &self.path,
                 offset,
