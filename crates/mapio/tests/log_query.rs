@@ -313,6 +313,32 @@ proptest! {
     }
 }
 
+/// A state of more than 65,536 candidates is read by several threads, each
+/// for a run of keys: the same answers as a brute-force scan, with keys
+/// that moved between files (several candidates each) and deleted keys.
+#[test]
+fn large_states_read_in_parallel_match_brute_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut events = vec![Ev::Step];
+    for i in 0..40 {
+        events.push(Ev::Move(i * 1_703, i));
+        events.push(Ev::Delete(i * 2_311));
+    }
+    events.extend([Ev::Step, Ev::Create(1), Ev::Step]);
+    let paths = write_run(dir.path(), 3, 70_000, &events, true);
+    let all = all_records(&paths);
+    let spec = dir.path().join("run_*.log");
+    for indexed in [false, true] {
+        let mut set = LogSet::open(&spec, &SetOptions::new()).unwrap();
+        if indexed {
+            set.build_indexes(None).unwrap();
+        }
+        for t in [0.0, 0.5, 1.25, 20.5, 1e9] {
+            check_state(&set, &all, t);
+        }
+    }
+}
+
 #[test]
 fn index_extends_when_the_log_grows_and_detects_staleness() {
     let dir = tempfile::tempdir().unwrap();
@@ -486,7 +512,7 @@ fn export_columns_match_the_state_and_the_records() {
     assert_eq!(s.rows, state.len() as u64);
     assert!(!at.join("x.npy").exists());
     let id = DynArray::open_npy(at.join("id.npy")).unwrap();
-    for (i, e) in state.entries().iter().enumerate() {
+    for (i, e) in state.entries().enumerate() {
         assert_eq!(id.get(i), Some(Scalar::UInt(e.key)));
     }
     assert!(

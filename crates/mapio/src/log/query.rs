@@ -87,7 +87,7 @@ pub struct Located {
 
 /// One object's entry in a [`State`]: its last record at or before the
 /// time (the payload is in the state, see [`State::payload`]).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug)]
 pub struct StateEntry {
     /// The object.
     pub key: u64,
@@ -105,46 +105,79 @@ pub struct StateEntry {
     pub flags: Flags,
     /// Whether the payload was interpolated to the state's time.
     pub interpolated: bool,
-    /// The payload's place in the state's buffer.
+    /// The part of the state holding the payload, and its place there.
+    part: u32,
     payload: (usize, usize),
 }
 
-/// The state of every object at a time: each key's last record at or
-/// before it (keys deleted by then, or created after, are absent), sorted
-/// by key. The payloads live in one buffer: a state of a million objects
-/// is a few allocations, not a million.
-#[derive(Clone, Debug, PartialEq)]
-pub struct State {
-    /// The time asked for.
-    pub time: f64,
+/// Entries are equal when they say the same of the same record (where
+/// their payloads are kept does not matter).
+impl PartialEq for StateEntry {
+    fn eq(&self, o: &StateEntry) -> bool {
+        (self.key, self.file, self.offset, self.len, self.prev)
+            == (o.key, o.file, o.offset, o.len, o.prev)
+            && self.time.map(f64::to_bits) == o.time.map(f64::to_bits)
+            && (self.flags, self.interpolated) == (o.flags, o.interpolated)
+    }
+}
+
+/// A run of consecutive entries, with their payloads in one buffer.
+#[derive(Clone, Debug, Default)]
+struct Part {
     entries: Vec<StateEntry>,
     payloads: Vec<u8>,
 }
 
+/// The state of every object at a time: each key's last record at or
+/// before it (keys deleted by then, or created after, are absent), sorted
+/// by key. The payloads live in a few large buffers (one per thread that
+/// read them): a state of a million objects is a few allocations, not a
+/// million.
+#[derive(Clone, Debug)]
+pub struct State {
+    /// The time asked for.
+    pub time: f64,
+    parts: Vec<Part>,
+}
+
+/// States are equal when their entries and payloads are.
+impl PartialEq for State {
+    fn eq(&self, o: &State) -> bool {
+        self.time.to_bits() == o.time.to_bits() && self.len() == o.len() && self.iter().eq(o.iter())
+    }
+}
+
 impl State {
     /// The entries, one per key present, sorted by key.
-    pub fn entries(&self) -> &[StateEntry] {
-        &self.entries
+    pub fn entries(&self) -> impl Iterator<Item = &StateEntry> + '_ {
+        self.parts.iter().flat_map(|p| &p.entries)
     }
 
     /// Number of objects present.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.parts.iter().map(|p| p.entries.len()).sum()
     }
 
     /// Whether no object is present.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len() == 0
     }
 
     /// An entry's payload at the time: its record's, or interpolated.
     pub fn payload(&self, e: &StateEntry) -> &[u8] {
-        self.payloads.get(e.payload.0..e.payload.1).unwrap_or(&[])
+        self.parts
+            .get(e.part as usize)
+            .and_then(|p| p.payloads.get(e.payload.0..e.payload.1))
+            .unwrap_or(&[])
     }
 
     /// Entries with their payloads.
     pub fn iter(&self) -> impl Iterator<Item = (&StateEntry, &[u8])> + '_ {
-        self.entries.iter().map(move |e| (e, self.payload(e)))
+        self.parts.iter().flat_map(|p| {
+            p.entries
+                .iter()
+                .map(|e| (e, p.payloads.get(e.payload.0..e.payload.1).unwrap_or(&[])))
+        })
     }
 
     /// An entry as a [`Record`] (its payload copied: interpolated if the
@@ -328,6 +361,28 @@ impl Cand {
     }
 }
 
+/// Below this many candidates a state is read by one thread.
+const PARALLEL_MIN: usize = 1 << 16;
+/// The most threads that read one state.
+const MAX_THREADS: usize = 8;
+
+/// `cands` (sorted by key) cut into at most `n` runs of about equal
+/// length, never between two candidates of one key.
+fn split_at_keys(cands: &[Cand], n: usize) -> Vec<&[Cand]> {
+    let mut runs = Vec::with_capacity(n);
+    let mut rest = cands;
+    for k in (1..=n).rev() {
+        let mut cut = rest.len().div_ceil(k);
+        while cut > 0 && cut < rest.len() && rest[cut].key == rest[cut - 1].key {
+            cut += 1;
+        }
+        let (run, tail) = rest.split_at(cut);
+        runs.push(run);
+        rest = tail;
+    }
+    runs
+}
+
 impl LogSet {
     /// Opens a log, a directory of logs or a pattern (see [`expand`]).
     pub fn open(spec: impl AsRef<Path>, options: &SetOptions) -> Result<LogSet> {
@@ -503,7 +558,10 @@ impl LogSet {
         Ok(())
     }
 
-    /// The state of every object at time `t` (see [`State`]).
+    /// The state of every object at time `t` (see [`State`]). A large
+    /// state (over 65,536 objects) is read by up to 8 scoped threads, as
+    /// many as the machine has cores, each reading and checking the
+    /// records of a run of keys.
     pub fn state_at(&self, t: f64, interpolation: Interpolation) -> Result<State> {
         let mut cands = Vec::new();
         for f in 0..self.members.len() {
@@ -513,9 +571,34 @@ impl LogSet {
             cands.sort_by_key(|c| (c.key, c.file));
         }
         let linear = interpolation == Interpolation::Linear;
+        // The records are read (and checked) by a few threads, each for a
+        // run of keys: reading a known offset needs nothing of the others.
+        let threads = if cands.len() < PARALLEL_MIN {
+            1
+        } else {
+            std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_THREADS))
+        };
+        let runs = split_at_keys(&cands, threads);
+        let parts = std::thread::scope(|s| -> Result<Vec<Part>> {
+            let handles: Vec<_> = runs[1..]
+                .iter()
+                .enumerate()
+                .map(|(n, run)| s.spawn(move || self.read_part(run, n as u32 + 1, t, linear)))
+                .collect();
+            let mut parts = vec![self.read_part(runs[0], 0, t, linear)?];
+            for h in handles {
+                parts.push(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))?);
+            }
+            Ok(parts)
+        })?;
+        Ok(State { time: t, parts })
+    }
+
+    /// The entries of the candidates `cands` (whole keys), as part `part`
+    /// of a state: each key's best record read once, from the map straight
+    /// into the part's payload buffer.
+    fn read_part(&self, cands: &[Cand], part: u32, t: f64, linear: bool) -> Result<Part> {
         let mut entries = Vec::with_capacity(cands.len());
-        // Every payload is copied once, from the map straight into the
-        // state's buffer.
         let mut payloads: Vec<u8> = Vec::new();
         let (mut buf, mut next_buf) = (Vec::new(), Vec::new());
         let mut i = 0;
@@ -550,6 +633,7 @@ impl LogSet {
                                 prev: f.meta.prev,
                                 flags: f.meta.flags,
                                 interpolated: false,
+                                part,
                                 payload: (start, payloads.len()),
                             },
                             rank,
@@ -577,11 +661,7 @@ impl LogSet {
             }
             entries.push(e);
         }
-        Ok(State {
-            time: t,
-            entries,
-            payloads,
-        })
+        Ok(Part { entries, payloads })
     }
 
     /// Every record of `key` across the set, in time order (file order
@@ -667,7 +747,7 @@ impl LogSet {
             None => None,
         };
         let n = match &state {
-            Some(s) => s.entries.len(),
+            Some(s) => s.len(),
             None => self
                 .members
                 .iter()
@@ -820,6 +900,32 @@ fn interpolate(schema: &Schema, a: &mut [u8], b: &[u8], ta: f64, tb: f64, t: f64
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Runs cover every candidate once, in order, about evenly, and never
+    /// cut between two candidates of one key.
+    #[test]
+    fn runs_split_between_keys() {
+        let keys = [1u64, 1, 1, 2, 3, 3, 4, 5, 5, 5, 5, 6, 7, 8, 8, 9];
+        let cands: Vec<Cand> = keys.iter().map(|&k| Cand::new(k, 0)).collect();
+        for n in 1..20 {
+            let runs = split_at_keys(&cands, n);
+            assert_eq!(runs.len(), n);
+            let joined: Vec<u64> = runs.iter().flat_map(|r| r.iter().map(|c| c.key)).collect();
+            assert_eq!(joined, keys, "{n} runs");
+            for w in runs.windows(2) {
+                if let (Some(a), Some(b)) = (w[0].last(), w[1].first()) {
+                    assert_ne!(a.key, b.key, "{n} runs cut key {}", a.key);
+                }
+            }
+            if n == 2 {
+                assert_eq!(runs[0].len(), 11, "the cut moves past key 5's run");
+            }
+        }
+        assert_eq!(
+            split_at_keys(&[], 3).iter().map(|r| r.len()).sum::<usize>(),
+            0
+        );
+    }
 
     #[test]
     fn wildcards() {
