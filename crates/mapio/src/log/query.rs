@@ -476,6 +476,39 @@ impl LogSet {
         Ok(notes)
     }
 
+    /// `work(f)` for every file `f`, spread over up to as many threads as
+    /// the machine has cores (at most 8; one file: no thread). The
+    /// results, in file order; the first error if any.
+    fn each_file<T: Send>(&self, work: impl Fn(usize) -> Result<T> + Sync) -> Result<Vec<T>> {
+        let n = self.members.len();
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |c| c.get())
+            .min(MAX_THREADS)
+            .min(n);
+        if threads <= 1 {
+            return (0..n).map(work).collect();
+        }
+        let work = &work;
+        let mut done: Vec<(usize, Result<T>)> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads)
+                .map(|j| {
+                    s.spawn(move || {
+                        (j..n)
+                            .step_by(threads)
+                            .map(|f| (f, work(f)))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
+        done.sort_by_key(|(f, _)| *f);
+        done.into_iter().map(|(_, r)| r).collect()
+    }
+
     /// Candidates of file `file` for time `t`.
     fn candidates(&self, file: usize, t: f64, out: &mut Vec<Cand>) -> Result<()> {
         let m = &self.members[file];
@@ -563,10 +596,18 @@ impl LogSet {
     /// many as the machine has cores, each reading and checking the
     /// records of a run of keys.
     pub fn state_at(&self, t: f64, interpolation: Interpolation) -> Result<State> {
-        let mut cands = Vec::new();
-        for f in 0..self.members.len() {
-            self.candidates(f, t, &mut cands)?;
-        }
+        // Each file's candidates on a thread of its own (a set of per-rank
+        // logs without indexes is scanned on every core).
+        let mut per_file = self.each_file(|f| {
+            let mut v = Vec::new();
+            self.candidates(f, t, &mut v)?;
+            Ok(v)
+        })?;
+        let mut cands = if per_file.len() == 1 {
+            per_file.pop().unwrap_or_default()
+        } else {
+            per_file.concat()
+        };
         if !cands.is_sorted_by_key(|c| (c.key, c.file)) {
             cands.sort_by_key(|c| (c.key, c.file));
         }
@@ -667,8 +708,8 @@ impl LogSet {
     /// Every record of `key` across the set, in time order (file order
     /// for equal times and records without a time).
     pub fn history(&self, key: u64) -> Result<Vec<Located>> {
-        let mut out = Vec::new();
-        for (f, m) in self.members.iter().enumerate() {
+        let per_file = self.each_file(|f| {
+            let m = &self.members[f];
             let offsets = match &m.index {
                 Some(idx) => {
                     let mut v = idx.offsets(key);
@@ -687,13 +728,17 @@ impl LogSet {
                     .map(|r| r.offset)
                     .collect(),
             };
-            for off in offsets {
-                out.push(Located {
-                    file: f,
-                    record: m.reader.read_at(off)?,
-                });
-            }
-        }
+            offsets
+                .into_iter()
+                .map(|off| {
+                    Ok(Located {
+                        file: f,
+                        record: m.reader.read_at(off)?,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()
+        })?;
+        let mut out = per_file.concat();
         out.sort_by(|a, b| {
             let ta = a.record.time.unwrap_or(f64::NEG_INFINITY);
             let tb = b.record.time.unwrap_or(f64::NEG_INFINITY);
