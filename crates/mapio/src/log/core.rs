@@ -450,9 +450,8 @@ pub(crate) fn read_slot_append<M: Memory + ?Sized>(
         }
     }
     let n = payload_len as usize;
-    // Whole words, each copied with one fixed-size store (a scan copies
-    // every payload of the log to check its CRC).
-    // Loaded into a small stack block, then appended with one copy.
+    // Whole words, loaded into a small stack block and appended with one
+    // copy (a scan copies every payload of the log to check its CRC).
     let words = n.div_ceil(8);
     out.reserve(words * 8);
     let mut block = [0u64; 32];

@@ -128,6 +128,12 @@ struct Part {
     payloads: Vec<u8>,
 }
 
+impl Part {
+    fn payload(&self, e: &StateEntry) -> &[u8] {
+        self.payloads.get(e.payload.0..e.payload.1).unwrap_or(&[])
+    }
+}
+
 /// The state of every object at a time: each key's last record at or
 /// before it (keys deleted by then, or created after, are absent), sorted
 /// by key. The payloads live in a few large buffers (one per thread that
@@ -167,17 +173,14 @@ impl State {
     pub fn payload(&self, e: &StateEntry) -> &[u8] {
         self.parts
             .get(e.part as usize)
-            .and_then(|p| p.payloads.get(e.payload.0..e.payload.1))
-            .unwrap_or(&[])
+            .map_or(&[], |p| p.payload(e))
     }
 
     /// Entries with their payloads.
     pub fn iter(&self) -> impl Iterator<Item = (&StateEntry, &[u8])> + '_ {
-        self.parts.iter().flat_map(|p| {
-            p.entries
-                .iter()
-                .map(|e| (e, p.payloads.get(e.payload.0..e.payload.1).unwrap_or(&[])))
-        })
+        self.parts
+            .iter()
+            .flat_map(|p| p.entries.iter().map(|e| (e, p.payload(e))))
     }
 
     /// An entry as a [`Record`] (its payload copied: interpolated if the
@@ -363,8 +366,13 @@ impl Cand {
 
 /// Below this many candidates a state is read by one thread.
 const PARALLEL_MIN: usize = 1 << 16;
-/// The most threads that read one state.
+/// The most threads a query uses.
 const MAX_THREADS: usize = 8;
+
+/// The threads a query may use: the machine's cores, at most 8.
+fn query_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_THREADS))
+}
 
 /// `cands` (sorted by key) cut into at most `n` runs of about equal
 /// length, never between two candidates of one key.
@@ -481,10 +489,7 @@ impl LogSet {
     /// results, in file order; the first error if any.
     fn each_file<T: Send>(&self, work: impl Fn(usize) -> Result<T> + Sync) -> Result<Vec<T>> {
         let n = self.members.len();
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |c| c.get())
-            .min(MAX_THREADS)
-            .min(n);
+        let threads = query_threads().min(n);
         if threads <= 1 {
             return (0..n).map(work).collect();
         }
@@ -617,7 +622,7 @@ impl LogSet {
         let threads = if cands.len() < PARALLEL_MIN {
             1
         } else {
-            std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_THREADS))
+            query_threads()
         };
         let runs = split_at_keys(&cands, threads);
         let parts = std::thread::scope(|s| -> Result<Vec<Part>> {
