@@ -33,6 +33,24 @@ pub(crate) trait Memory {
     fn store(&self, i: usize, value: u64, order: Ordering);
     /// `fetch_add` on word `i`.
     fn fetch_add(&self, i: usize, value: u64, order: Ordering) -> u64;
+    /// Stores `bytes` (a multiple of 8 long) little-endian into the words
+    /// from word `i` on, relaxed.
+    fn store_run(&self, i: usize, bytes: &[u8]) {
+        store_each(self, i, bytes);
+    }
+}
+
+/// [`Memory::store_run`] a word at a time.
+fn store_each<M: Memory + ?Sized>(mem: &M, i: usize, bytes: &[u8]) {
+    for (j, c) in bytes.chunks_exact(8).enumerate() {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        mem.store(
+            i.saturating_add(j),
+            u64::from_le_bytes(w),
+            Ordering::Relaxed,
+        );
+    }
 }
 
 impl Memory for [std::sync::atomic::AtomicU64] {
@@ -49,6 +67,22 @@ impl Memory for [std::sync::atomic::AtomicU64] {
     #[inline]
     fn fetch_add(&self, i: usize, value: u64, order: Ordering) -> u64 {
         self.get(i).map_or(0, |w| w.fetch_add(value, order))
+    }
+    /// One bounds check for the whole run, not one a word (a 1 KiB
+    /// payload is 128 stores).
+    #[inline]
+    fn store_run(&self, i: usize, bytes: &[u8]) {
+        let n = bytes.len() / 8;
+        let Some(dst) = i.checked_add(n).and_then(|end| self.get(i..end)) else {
+            // Partly past the end (callers never do this): word by word,
+            // as `store` would.
+            return store_each(self, i, bytes);
+        };
+        for (d, c) in dst.iter().zip(bytes.chunks_exact(8)) {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            d.store(u64::from_le_bytes(w), Ordering::Relaxed);
+        }
     }
 }
 
@@ -158,15 +192,11 @@ pub(crate) fn reserve<M: Memory + ?Sized, S: Space>(
 /// of 8), zero-padding the last word.
 #[inline]
 fn store_bytes<M: Memory + ?Sized>(mem: &M, at: u64, bytes: &[u8]) {
-    let mut i = (at / 8) as usize;
-    let mut chunks = bytes.chunks_exact(8);
-    for c in &mut chunks {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(c);
-        mem.store(i, u64::from_le_bytes(w), Ordering::Relaxed);
-        i += 1;
-    }
-    let rest = chunks.remainder();
+    let i = (at / 8) as usize;
+    let whole = bytes.len() / 8 * 8;
+    mem.store_run(i, &bytes[..whole]);
+    let i = i + whole / 8;
+    let rest = &bytes[whole..];
     if !rest.is_empty() {
         let mut w = [0u8; 8];
         w[..rest.len()].copy_from_slice(rest);
@@ -552,6 +582,32 @@ mod tests {
         fn grow_to(&self, end: u64) -> Result<(), ()> {
             let _g = self.1.lock().unwrap();
             if end <= self.0 { Ok(()) } else { Err(()) }
+        }
+    }
+
+    /// A run of stores is the same as word-by-word stores, also where it
+    /// runs past the end (only the words inside are written).
+    #[test]
+    fn store_runs_match_single_stores() {
+        let bytes: Vec<u8> = (0..64u8).map(|b| b.wrapping_mul(37)).collect();
+        for at in [0usize, 3, 6, 8, 9, 100] {
+            let zeros = || (0..10).map(|_| AtomicU64::new(0)).collect::<Vec<_>>();
+            let (a, b) = (zeros(), zeros());
+            let (a, b): (&[AtomicU64], &[AtomicU64]) = (&a, &b);
+            a.store_run(at, &bytes);
+            store_each(b, at, &bytes);
+            let load = |m: &[AtomicU64]| {
+                m.iter()
+                    .map(|w| w.load(Ordering::Relaxed))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(load(a), load(b), "run at word {at}");
+            if at <= 2 {
+                assert_eq!(
+                    a[at + 1].load(Ordering::Relaxed).to_le_bytes(),
+                    bytes[8..16]
+                );
+            }
         }
     }
 
