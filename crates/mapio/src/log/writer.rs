@@ -318,6 +318,15 @@ pub(crate) struct Inner {
     prefault: Prefault,
     /// Pages below this offset were faulted in ahead of the writers.
     prefaulted: AtomicU64,
+    /// Every record below this offset is committed: a record boundary
+    /// that the background thread advances behind the writers, so that
+    /// `sync` walks only the last stretch (the walk is one dependent,
+    /// mostly cache-missing load a record).
+    committed: AtomicU64,
+    /// The tail when the background thread last walked (a walk stopped by
+    /// a reservation still being written is retried only after the tail
+    /// has moved on by a step, not on every append).
+    walked: AtomicU64,
 }
 
 /// How the background thread faults pages in ahead of the writers.
@@ -330,6 +339,10 @@ enum Prefault {
 
 /// How far ahead of the tail pages are faulted in.
 const PREFAULT_WINDOW: u64 = 8 << 20;
+
+/// How far the writers may get ahead of the committed prefix the
+/// background thread has walked before they wake it.
+const COMMIT_WALK_STEP: u64 = 4 << 20;
 
 struct SyncState {
     /// Every record below this offset is committed (scanned so far).
@@ -426,7 +439,10 @@ impl Inner {
         let need_space = end + self.step / 2 > self.allocated.load(Ordering::Relaxed);
         let need_pages = self.prefault != Prefault::Off
             && end + PREFAULT_WINDOW / 2 > self.prefaulted.load(Ordering::Relaxed);
-        if (need_space || need_pages) && !self.bg_requested.swap(true, Ordering::AcqRel) {
+        let need_walk = end > self.walked.load(Ordering::Relaxed) + COMMIT_WALK_STEP;
+        if (need_space || need_pages || need_walk)
+            && !self.bg_requested.swap(true, Ordering::AcqRel)
+        {
             let mut bg = self.bg.lock().unwrap_or_else(|e| e.into_inner());
             bg.wanted = true;
             self.bg_cv.notify_one();
@@ -470,6 +486,16 @@ impl Inner {
                     self.prefaulted.fetch_max(to, Ordering::AcqRel);
                 }
             }
+            if ok {
+                // Walk the records committed since the last walk, while
+                // they are likely still in the cache.
+                let from = self.committed.load(Ordering::Acquire);
+                let limit = tail.min(self.allocated.load(Ordering::Acquire));
+                if let Ok(p) = self.scan_prefix(from, limit) {
+                    self.committed.fetch_max(p, Ordering::AcqRel);
+                }
+                self.walked.fetch_max(limit, Ordering::Relaxed);
+            }
             self.bg_requested.store(false, Ordering::Release);
         }
     }
@@ -502,7 +528,11 @@ impl Inner {
         // covers was committed before its pages were written. (Counting
         // commits instead would put a second locked instruction, and its
         // store-buffer drain, on every append.)
-        let prefix = self.scan_prefix(st.prefix, tail)?;
+        // The background thread may have walked most of the way already
+        // (both are record boundaries with everything below committed).
+        let from = st.prefix.max(self.committed.load(Ordering::Acquire));
+        let prefix = self.scan_prefix(from, tail)?;
+        self.committed.fetch_max(prefix, Ordering::AcqRel);
         // The hint goes to the header first, to be flushed with the data.
         self.words()?
             .store(OFF_WORD_SYNCED, prefix, Ordering::Relaxed);
@@ -758,6 +788,8 @@ impl Log {
                 Prefault::Off
             },
             prefaulted: AtomicU64::new(prefix),
+            committed: AtomicU64::new(prefix),
+            walked: AtomicU64::new(prefix),
         });
         let bg = if opts.background {
             let i = Arc::clone(&inner);
