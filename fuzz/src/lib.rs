@@ -329,22 +329,7 @@ pub fn check_record(file: &[u8], rec: &Record) {
 }
 
 /// Index header offsets (FORMAT.md section 3).
-pub mod idx {
-    /// `n_keys`
-    pub const N_KEYS: usize = 56;
-    /// `n_entries`
-    pub const N_ENTRIES: usize = 64;
-    /// `width` (bytes of an entry: 4 or 8)
-    pub const WIDTH: usize = 104;
-    /// `n_checkpoints`
-    pub const N_CPS: usize = 72;
-    /// `log_created_ns`
-    pub const CREATED: usize = 16;
-    /// `last_offset`
-    pub const LAST_OFFSET: usize = 32;
-    /// `crc`
-    pub const CRC: usize = 124;
-}
+pub use mapio::log::index::field as idx;
 
 /// Recomputes an index file's CRC (bytes `0..124` then every section).
 pub fn fix_index_crc(bytes: &mut [u8]) {

@@ -24,20 +24,36 @@ pub const HEADER: usize = 128;
 /// The most checkpoints an index keeps.
 pub const MAX_CHECKPOINTS: usize = 4096;
 
-// Header fields (byte offsets).
-const CREATED: usize = 16;
-const COVERED: usize = 24;
-const LAST_OFFSET: usize = 32;
-const LAST_WORD1: usize = 40;
-const RECORDS: usize = 48;
-const N_KEYS: usize = 56;
-const N_ENTRIES: usize = 64;
-const N_CPS: usize = 72;
-const MIN_TIME: usize = 80;
-const MAX_TIME: usize = 88;
-const FLAGS: usize = 96;
-const WIDTH: usize = 104;
-const CRC: usize = 124;
+/// Byte offsets of the header fields (FORMAT.md section 3).
+pub mod field {
+    /// `log_created_ns`
+    pub const CREATED: usize = 16;
+    /// `covered`
+    pub const COVERED: usize = 24;
+    /// `last_offset`
+    pub const LAST_OFFSET: usize = 32;
+    /// `last_word1`
+    pub const LAST_WORD1: usize = 40;
+    /// `records`
+    pub const RECORDS: usize = 48;
+    /// `n_keys`
+    pub const N_KEYS: usize = 56;
+    /// `n_entries`
+    pub const N_ENTRIES: usize = 64;
+    /// `n_checkpoints`
+    pub const N_CPS: usize = 72;
+    /// `min_time`
+    pub const MIN_TIME: usize = 80;
+    /// `max_time`
+    pub const MAX_TIME: usize = 88;
+    /// `flags`
+    pub const FLAGS: usize = 96;
+    /// `width` (bytes of an entry: 4 or 8)
+    pub const WIDTH: usize = 104;
+    /// `crc`
+    pub const CRC: usize = 124;
+}
+use field::*;
 
 /// A time checkpoint: records before `prefix_end` have time `<= time`;
 /// records from `suffix_start` on have time `> time`.
@@ -124,8 +140,8 @@ impl List<'_> {
     /// The offset of entry `j` (`j < len`).
     fn offset(&self, j: usize) -> u64 {
         8 * match self {
-            List::Narrow(l) => u64::from(u32::from_le(l[j])),
-            List::Wide(l) => u64::from_le(l[j]),
+            List::Narrow(l) => u64::from(l[j]),
+            List::Wide(l) => l[j],
         }
     }
 
@@ -138,24 +154,15 @@ impl List<'_> {
 pub struct Index {
     store: Store,
     layout: Layout,
-    log_created_ns: u64,
-    covered: u64,
-    last_offset: u64,
-    last_word1: u64,
-    records: u64,
+    fields: Fields,
     checkpoints: Vec<Checkpoint>,
-    min_time: f64,
-    max_time: f64,
-    /// Every distinct time of the log is a checkpoint (none were dropped
-    /// to keep the index small).
-    complete: bool,
 }
 
 impl std::fmt::Debug for Index {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Index")
-            .field("covered", &self.covered)
-            .field("records", &self.records)
+            .field("covered", &self.fields.covered)
+            .field("records", &self.fields.records)
             .field("keys", &self.layout.n_keys)
             .field("checkpoints", &self.checkpoints.len())
             .field("mapped", &matches!(self.store, Store::Mapped(_)))
@@ -193,7 +200,8 @@ struct Seen {
     time: Option<f64>,
 }
 
-/// What an index says besides its lists.
+/// What an index says besides its lists and checkpoints (its header).
+#[derive(Clone, Copy)]
 struct Fields {
     log_created_ns: u64,
     covered: u64,
@@ -202,6 +210,8 @@ struct Fields {
     records: u64,
     min_time: f64,
     max_time: f64,
+    /// Every distinct time of the log is a checkpoint (none were dropped
+    /// to keep the index small).
     complete: bool,
 }
 
@@ -229,13 +239,10 @@ fn lists_valid<T: Copy + Ord + TryFrom<u64> + Bounded>(
     hi: u64,
 ) -> bool {
     // Bounds in the entries' own width: `lo..=last`.
-    let Ok(lo) = T::try_from(lo) else {
+    let (Ok(lo), Some(last)) = (T::try_from(lo), hi.checked_sub(1)) else {
         return entries.is_empty();
     };
-    let last = T::try_from(hi.saturating_sub(1)).unwrap_or(T::MAX);
-    if hi == 0 {
-        return entries.is_empty();
-    }
+    let last = T::try_from(last).unwrap_or(T::MAX);
     let out_of_range = entries
         .iter()
         .fold(false, |bad, &e| bad | (e < lo) | (e > last));
@@ -280,16 +287,16 @@ impl Index {
             max_time: f64::NAN,
             complete: true,
         };
-        Index::assemble(&fields, &[], &[0], &[], &[]).extend(reader, progress)
+        Index::assemble(fields, &[], &[0], &[], &[]).extend(reader, progress)
     }
 
     /// The index extended by the records added to the log since it was
     /// built (scanning only those).
     pub fn extend(&self, reader: &LogReader, mut progress: Option<Progress<'_>>) -> Result<Index> {
-        let total = reader.tail().max(self.covered);
+        let total = reader.tail().max(self.fields.covered);
         let mut seen = Vec::new();
-        let mut records = reader.records_from(self.covered);
-        let mut last = (self.last_offset, self.last_word1);
+        let mut records = reader.records_from(self.fields.covered);
+        let mut last = (self.fields.last_offset, self.fields.last_word1);
         let mut n = 0u64;
         for rec in records.by_ref() {
             seen.push(Seen {
@@ -306,7 +313,7 @@ impl Index {
                 }
             }
         }
-        let covered = records.position().max(self.covered);
+        let covered = records.position().max(self.fields.covered);
         if let Some(p) = progress.as_mut() {
             p(covered, covered);
         }
@@ -341,7 +348,7 @@ impl Index {
             }
         }
         starts.push(entries.len() as u64);
-        let (mut min_time, mut max_time) = (self.min_time, self.max_time);
+        let (mut min_time, mut max_time) = (self.fields.min_time, self.fields.max_time);
         for t in seen.iter().filter_map(|s| s.time) {
             min_time = if min_time.is_nan() {
                 t
@@ -356,23 +363,23 @@ impl Index {
         }
         let (checkpoints, complete) = merge_checkpoints(
             &self.checkpoints,
-            self.covered,
-            self.max_time,
+            self.fields.covered,
+            self.fields.max_time,
             &seen,
             covered,
         );
         let fields = Fields {
-            log_created_ns: self.log_created_ns,
+            log_created_ns: self.fields.log_created_ns,
             covered,
             last_offset: last.0,
             last_word1: last.1,
-            records: self.records.saturating_add(seen.len() as u64),
+            records: self.fields.records.saturating_add(seen.len() as u64),
             min_time,
             max_time,
-            complete: self.complete && complete,
+            complete: self.fields.complete && complete,
         };
         Ok(Index::assemble(
-            &fields,
+            fields,
             &keys,
             &starts,
             &entries,
@@ -383,7 +390,7 @@ impl Index {
     /// An index in memory from its parts (`entries` are offsets / 8, and
     /// `starts` has one more element than `keys`).
     fn assemble(
-        fields: &Fields,
+        fields: Fields,
         keys: &[u64],
         starts: &[u64],
         entries: &[u64],
@@ -443,26 +450,19 @@ impl Index {
         Index {
             store: Store::Owned(words),
             layout,
-            log_created_ns: fields.log_created_ns,
-            covered: fields.covered,
-            last_offset: fields.last_offset,
-            last_word1: fields.last_word1,
-            records: fields.records,
+            fields,
             checkpoints: checkpoints.to_vec(),
-            min_time: fields.min_time,
-            max_time: fields.max_time,
-            complete: fields.complete,
         }
     }
 
     /// Every record that starts below this offset is indexed.
     pub fn covered(&self) -> u64 {
-        self.covered
+        self.fields.covered
     }
 
     /// Data records indexed.
     pub fn records(&self) -> u64 {
-        self.records
+        self.fields.records
     }
 
     /// Distinct keys indexed, sorted.
@@ -495,7 +495,7 @@ impl Index {
 
     /// Smallest and largest time, if any record has one.
     pub fn time_range(&self) -> Option<(f64, f64)> {
-        (!self.min_time.is_nan()).then_some((self.min_time, self.max_time))
+        (!self.fields.min_time.is_nan()).then_some((self.fields.min_time, self.fields.max_time))
     }
 
     /// The list of key number `i`.
@@ -552,12 +552,12 @@ impl Index {
         };
         // With every distinct time a checkpoint, no record has a time in
         // (t_c, t]: the records with time <= t are those with time <= t_c.
-        let suffix = if self.complete && lo > 0 {
+        let suffix = if self.fields.complete && lo > 0 {
             Some(&cps[lo - 1])
         } else {
             cps.get(cps.partition_point(|c| c.time < t))
         };
-        let suffix_start = suffix.map_or(self.covered, |c| c.suffix_start);
+        let suffix_start = suffix.map_or(self.fields.covered, |c| c.suffix_start);
         (prefix_end, suffix_start.max(prefix_end))
     }
 
@@ -628,15 +628,8 @@ impl Index {
         let idx = Index {
             store,
             layout,
-            log_created_ns: fields.log_created_ns,
-            covered: fields.covered,
-            last_offset: fields.last_offset,
-            last_word1: fields.last_word1,
-            records: fields.records,
+            fields,
             checkpoints,
-            min_time: fields.min_time,
-            max_time: fields.max_time,
-            complete: fields.complete,
         };
         idx.check_lists()?;
         Ok(idx)
@@ -649,24 +642,19 @@ impl Index {
     fn check_lists(&self) -> std::result::Result<(), String> {
         let keys = self.keys();
         let starts = self.starts();
-        if keys
-            .windows(2)
-            .any(|w| u64::from_le(w[0]) >= u64::from_le(w[1]))
-        {
+        if keys.windows(2).any(|w| w[0] >= w[1]) {
             return Err("index key table is not ordered".into());
         }
-        if starts.first().map(|&s| u64::from_le(s)) != Some(0)
-            || starts
-                .windows(2)
-                .any(|w| u64::from_le(w[0]) >= u64::from_le(w[1]))
-            || starts.last().map(|&s| u64::from_le(s)) != Some(self.layout.n_entries as u64)
+        if starts.first() != Some(&0)
+            || starts.windows(2).any(|w| w[0] >= w[1])
+            || starts.last() != Some(&(self.layout.n_entries as u64))
         {
             return Err("index key without records, or lists out of order".into());
         }
-        if self.layout.n_entries as u64 > self.records {
+        if self.layout.n_entries as u64 > self.fields.records {
             return Err("index lists more records than it counts".into());
         }
-        let (lo, hi) = (HEADER_LEN / 8, self.covered.div_ceil(8));
+        let (lo, hi) = (HEADER_LEN / 8, self.fields.covered.div_ceil(8));
         let ok = match self.entries() {
             List::Narrow(l) => lists_valid(starts, l, lo, hi),
             List::Wide(l) => lists_valid(starts, l, lo, hi),
@@ -752,11 +740,15 @@ impl Index {
             Ok(i) => i,
             Err(why) => return Ok(IndexState::Stale(why)),
         };
-        if idx.log_created_ns != reader.header().created_ns {
+        if idx.fields.log_created_ns != reader.header().created_ns {
             return Ok(IndexState::Stale("the index belongs to another log".into()));
         }
-        let last_word1 = idx.last_offset.checked_add(8).map(|o| reader.word_at(o));
-        if idx.last_offset != 0 && last_word1 != Some(idx.last_word1) {
+        let last_word1 = idx
+            .fields
+            .last_offset
+            .checked_add(8)
+            .map(|o| reader.word_at(o));
+        if idx.fields.last_offset != 0 && last_word1 != Some(idx.fields.last_word1) {
             return Ok(IndexState::Stale(
                 "the log no longer holds the last record the index covers".into(),
             ));
@@ -774,7 +766,7 @@ impl Index {
     ) -> Result<(Index, String)> {
         let (idx, what) = match Index::load(reader, path)? {
             IndexState::Fresh(i) => {
-                let grown = reader.records_from(i.covered).next().is_some();
+                let grown = reader.records_from(i.fields.covered).next().is_some();
                 if grown {
                     (i.extend(reader, progress)?, "extended".to_string())
                 } else {
@@ -972,7 +964,7 @@ mod tests {
             complete: true,
         };
         let entries = [HEADER_LEN / 8, big / 8, 2 * HEADER_LEN / 8];
-        let idx = Index::assemble(&fields, &[5, 9], &[0, 2, 3], &entries, &[]);
+        let idx = Index::assemble(fields, &[5, 9], &[0, 2, 3], &entries, &[]);
         assert!(idx.layout.wide);
         let again = Index::decode(&idx.encode()).unwrap();
         assert_eq!(again, idx);
@@ -992,7 +984,7 @@ mod tests {
             covered: 4096,
             ..fields
         };
-        let narrow = Index::assemble(&small, &[5], &[0, 2], &[HEADER_LEN / 8, 300], &[]);
+        let narrow = Index::assemble(small, &[5], &[0, 2], &[HEADER_LEN / 8, 300], &[]);
         assert!(!narrow.layout.wide);
         assert_eq!(narrow.encode().len(), HEADER + 8 + 16 + 8);
     }
@@ -1012,7 +1004,7 @@ mod tests {
         };
         // Entries are offsets / 8: the first record starts at `b`.
         let b = HEADER_LEN / 8;
-        let ok = Index::assemble(&fields, &[1, 2], &[0, 2, 4], &[b, b + 9, b + 1, b + 2], &[]);
+        let ok = Index::assemble(fields, &[1, 2], &[0, 2, 4], &[b, b + 9, b + 1, b + 2], &[]);
         assert!(Index::decode(&ok.encode()).is_ok());
         // (keys, list starts, entries, what the refusal says)
         type Case<'a> = (&'a [u64], &'a [u64], [u64; 4], &'a str);
@@ -1035,7 +1027,7 @@ mod tests {
             (&[1, 2], &[0, 2, 4], [b - 1, b + 9, b + 1, b + 2], "outside"),
         ];
         for (keys, starts, entries, want) in cases {
-            let bad = Index::assemble(&fields, keys, starts, &entries, &[]);
+            let bad = Index::assemble(fields, keys, starts, &entries, &[]);
             let why = Index::decode(&bad.encode()).unwrap_err();
             assert!(why.contains(want), "{why} (wanted {want})");
         }
@@ -1043,7 +1035,7 @@ mod tests {
             records: 3,
             ..fields
         };
-        let bad = Index::assemble(&over, &[1, 2], &[0, 2, 4], &[b, b + 9, b + 1, b + 2], &[]);
+        let bad = Index::assemble(over, &[1, 2], &[0, 2, 4], &[b, b + 9, b + 1, b + 2], &[]);
         assert!(
             Index::decode(&bad.encode())
                 .unwrap_err()

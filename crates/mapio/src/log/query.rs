@@ -374,6 +374,35 @@ fn query_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_THREADS))
 }
 
+/// `work(i, &items[i])` for every item, spread round-robin over up to
+/// `threads` threads (scoped; the calling thread takes the first share,
+/// so one thread means no thread is started). The results in item order;
+/// the first error if any; a panic in a worker is resumed here.
+fn in_parallel<I: Sync, T: Send>(
+    items: &[I],
+    threads: usize,
+    work: impl Fn(usize, &I) -> Result<T> + Sync,
+) -> Result<Vec<T>> {
+    let threads = threads.clamp(1, items.len().max(1));
+    let work = &work;
+    let share = move |j: usize| -> Vec<(usize, Result<T>)> {
+        (j..items.len())
+            .step_by(threads)
+            .map(|i| (i, work(i, &items[i])))
+            .collect()
+    };
+    let mut done: Vec<(usize, Result<T>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (1..threads).map(|j| s.spawn(move || share(j))).collect();
+        let mut done = share(0);
+        for h in handles {
+            done.extend(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+        }
+        done
+    });
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
+}
+
 /// `cands` (sorted by key) cut into at most `n` runs of about equal
 /// length, never between two candidates of one key.
 fn split_at_keys(cands: &[Cand], n: usize) -> Vec<&[Cand]> {
@@ -484,34 +513,10 @@ impl LogSet {
         Ok(notes)
     }
 
-    /// `work(f)` for every file `f`, spread over up to as many threads as
-    /// the machine has cores (at most 8; one file: no thread). The
-    /// results, in file order; the first error if any.
+    /// `work(f)` for every file `f`, on up to as many threads as the
+    /// machine has cores; the results in file order.
     fn each_file<T: Send>(&self, work: impl Fn(usize) -> Result<T> + Sync) -> Result<Vec<T>> {
-        let n = self.members.len();
-        let threads = query_threads().min(n);
-        if threads <= 1 {
-            return (0..n).map(work).collect();
-        }
-        let work = &work;
-        let mut done: Vec<(usize, Result<T>)> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..threads)
-                .map(|j| {
-                    s.spawn(move || {
-                        (j..n)
-                            .step_by(threads)
-                            .map(|f| (f, work(f)))
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect()
-        });
-        done.sort_by_key(|(f, _)| *f);
-        done.into_iter().map(|(_, r)| r).collect()
+        in_parallel(&self.members, query_threads(), |f, _| work(f))
     }
 
     /// Candidates of file `file` for time `t`.
@@ -625,17 +630,8 @@ impl LogSet {
             query_threads()
         };
         let runs = split_at_keys(&cands, threads);
-        let parts = std::thread::scope(|s| -> Result<Vec<Part>> {
-            let handles: Vec<_> = runs[1..]
-                .iter()
-                .enumerate()
-                .map(|(n, run)| s.spawn(move || self.read_part(run, n as u32 + 1, t, linear)))
-                .collect();
-            let mut parts = vec![self.read_part(runs[0], 0, t, linear)?];
-            for h in handles {
-                parts.push(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))?);
-            }
-            Ok(parts)
+        let parts = in_parallel(&runs, threads, |n, run| {
+            self.read_part(run, n as u32, t, linear)
         })?;
         Ok(State { time: t, parts })
     }
