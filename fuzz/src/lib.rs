@@ -357,7 +357,8 @@ pub fn build_index(c: &mut Cursor<'_>) -> Vec<u8> {
     out[8..12].copy_from_slice(&mapio::log::index::VERSION.to_le_bytes());
     let head = c.take(h - 16);
     out[16..16 + head.len()].copy_from_slice(head);
-    let put = |out: &mut Vec<u8>, at: usize, v: u64| out[at..at + 8].copy_from_slice(&v.to_le_bytes());
+    let put =
+        |out: &mut Vec<u8>, at: usize, v: u64| out[at..at + 8].copy_from_slice(&v.to_le_bytes());
     put(&mut out, idx::N_ENTRIES, n_entries as u64);
     put(&mut out, idx::N_CPS, n_cps as u64);
     if shape & 128 == 0 {
@@ -432,6 +433,17 @@ pub fn build_index(c: &mut Cursor<'_>) -> Vec<u8> {
         };
         out.extend_from_slice(&a.to_le_bytes());
         out.extend_from_slice(&b.to_le_bytes());
+    }
+    // Keys out of time order: some of the table's, sorted, or raw.
+    let n_unordered = (c.u8() % 8) as usize;
+    put(&mut out, idx::N_UNORDERED, n_unordered as u64);
+    for u in 0..n_unordered {
+        let k = if shape & 4 != 0 {
+            c.u64()
+        } else {
+            keys.get(u * 2).copied().unwrap_or(u as u64)
+        };
+        out.extend_from_slice(&k.to_le_bytes());
     }
     if shape & 2 == 0 {
         fix_index_crc(&mut out);

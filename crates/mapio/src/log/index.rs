@@ -18,7 +18,7 @@ use crate::map::{MappedFile, Mode};
 /// The bytes an index starts with.
 pub const MAGIC: [u8; 8] = *b"MAPIOIDX";
 /// The index format version.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 /// Length of the index header.
 pub const HEADER: usize = 128;
 /// The most checkpoints an index keeps.
@@ -50,6 +50,8 @@ pub mod field {
     pub const FLAGS: usize = 96;
     /// `width` (bytes of an entry: 4 or 8)
     pub const WIDTH: usize = 104;
+    /// `n_unordered`
+    pub const N_UNORDERED: usize = 112;
     /// `crc`
     pub const CRC: usize = 124;
 }
@@ -92,6 +94,7 @@ struct Layout {
     /// Entries are 8 bytes wide (a log past 32 GiB), else 4.
     wide: bool,
     n_cps: usize,
+    n_unordered: usize,
 }
 
 impl Layout {
@@ -111,6 +114,10 @@ impl Layout {
         self.entries_at() + (self.n_entries * self.width()).next_multiple_of(8)
     }
 
+    fn unordered_at(&self) -> usize {
+        self.cps_at() + 24 * self.n_cps
+    }
+
     /// The file length, or `None` if the sizes overflow (a crafted header).
     fn checked_len(&self) -> Option<usize> {
         let w = self.width();
@@ -118,7 +125,8 @@ impl Layout {
             .checked_add(self.n_keys.checked_mul(8)?)?
             .checked_add(self.n_keys.checked_add(1)?.checked_mul(8)?)?
             .checked_add(self.n_entries.checked_mul(w)?.checked_next_multiple_of(8)?)?
-            .checked_add(self.n_cps.checked_mul(24)?)
+            .checked_add(self.n_cps.checked_mul(24)?)?
+            .checked_add(self.n_unordered.checked_mul(8)?)
     }
 }
 
@@ -165,6 +173,7 @@ impl std::fmt::Debug for Index {
             .field("records", &self.fields.records)
             .field("keys", &self.layout.n_keys)
             .field("checkpoints", &self.checkpoints.len())
+            .field("unordered", &self.layout.n_unordered)
             .field("mapped", &matches!(self.store, Store::Mapped(_)))
             .finish()
     }
@@ -287,7 +296,7 @@ impl Index {
             max_time: f64::NAN,
             complete: true,
         };
-        Index::assemble(fields, &[], &[0], &[], &[]).extend(reader, progress)
+        Index::assemble(fields, &[], &[0], &[], &[], &[]).extend(reader, progress)
     }
 
     /// The index extended by the records added to the log since it was
@@ -318,33 +327,56 @@ impl Index {
             p(covered, covered);
         }
         // Per-key lists: old lists, then the new offsets (all larger). A
-        // sort of (key, offset) pairs groups them without a hash map.
-        let mut pairs: Vec<(u64, u64)> = seen
+        // sort of (key, offset, time) triples groups them without a hash
+        // map (NaN: no time).
+        let mut triples: Vec<(u64, u64, f64)> = seen
             .iter()
-            .filter_map(|s| s.key.map(|k| (k, s.offset)))
+            .filter_map(|s| s.key.map(|k| (k, s.offset, s.time.unwrap_or(f64::NAN))))
             .collect();
-        pairs.sort_unstable();
+        triples.sort_unstable_by_key(|&(k, o, _)| (k, o));
         let old_keys = self.keys();
+        let mut old_unordered = self.unordered().iter().peekable();
         let mut keys: Vec<u64> = Vec::with_capacity(old_keys.len() + 16);
         let mut starts: Vec<u64> = Vec::with_capacity(old_keys.len() + 17);
-        let mut entries: Vec<u64> = Vec::with_capacity(self.layout.n_entries + pairs.len());
+        let mut entries: Vec<u64> = Vec::with_capacity(self.layout.n_entries + triples.len());
+        let mut unordered: Vec<u64> = Vec::new();
         let (mut i, mut j) = (0, 0);
-        while i < old_keys.len() || j < pairs.len() {
-            let k = match (old_keys.get(i), pairs.get(j)) {
-                (Some(&a), Some(&(b, _))) => a.min(b),
+        while i < old_keys.len() || j < triples.len() {
+            let k = match (old_keys.get(i), triples.get(j)) {
+                (Some(&a), Some(&(b, _, _))) => a.min(b),
                 (Some(&a), None) => a,
-                (None, Some(&(b, _))) => b,
+                (None, Some(&(b, _, _))) => b,
                 (None, None) => break,
             };
             keys.push(k);
             starts.push(entries.len() as u64);
+            while old_unordered.next_if(|&&u| u < k).is_some() {}
+            let mut ordered = old_unordered.next_if(|&&u| u == k).is_none();
+            // The time of the key's latest record so far (NaN: none yet).
+            let mut last = f64::NAN;
             if old_keys.get(i) == Some(&k) {
-                entries.extend(self.list(i).offsets().map(|o| o / 8));
+                let list = self.list(i);
+                entries.extend(list.offsets().map(|o| o / 8));
+                if ordered && triples.get(j).is_some_and(|t| t.0 == k) {
+                    // New records follow: the old list's last time, from the log.
+                    last = reader
+                        .read_at(list.offset(list.len() - 1))
+                        .ok()
+                        .and_then(|r| r.time)
+                        .unwrap_or(f64::NAN);
+                    ordered &= !last.is_nan();
+                }
                 i += 1;
             }
-            while let Some(&(_, off)) = pairs.get(j).filter(|p| p.0 == k) {
+            while let Some(&(_, off, t)) = triples.get(j).filter(|p| p.0 == k) {
                 entries.push(off / 8);
+                // In order: a time, and none before (NaN `last`: the first).
+                ordered &= !t.is_nan() && (last.is_nan() || t >= last);
+                last = t;
                 j += 1;
+            }
+            if !ordered {
+                unordered.push(k);
             }
         }
         starts.push(entries.len() as u64);
@@ -384,23 +416,27 @@ impl Index {
             &starts,
             &entries,
             &checkpoints,
+            &unordered,
         ))
     }
 
-    /// An index in memory from its parts (`entries` are offsets / 8, and
-    /// `starts` has one more element than `keys`).
+    /// An index in memory from its parts (`entries` are offsets / 8,
+    /// `starts` has one more element than `keys`, and `unordered` are the
+    /// keys whose lists are not in time order).
     fn assemble(
         fields: Fields,
         keys: &[u64],
         starts: &[u64],
         entries: &[u64],
         checkpoints: &[Checkpoint],
+        unordered: &[u64],
     ) -> Index {
         let layout = Layout {
             n_keys: keys.len(),
             n_entries: entries.len(),
             wide: fields.covered.div_ceil(8) > u64::from(u32::MAX),
             n_cps: checkpoints.len(),
+            n_unordered: unordered.len(),
         };
         let len = layout.checked_len().expect("an index that fits in memory");
         let mut words = vec![0u64; len / 8];
@@ -421,6 +457,7 @@ impl Index {
             put(MAX_TIME, fields.max_time.to_bits());
             put(FLAGS, u64::from(fields.complete));
             put(WIDTH, layout.width() as u64);
+            put(N_UNORDERED, unordered.len() as u64);
             for (n, &k) in keys.iter().enumerate() {
                 put(HEADER + 8 * n, k);
             }
@@ -432,6 +469,9 @@ impl Index {
                 put(at, c.time.to_bits());
                 put(at + 8, c.prefix_end);
                 put(at + 16, c.suffix_start);
+            }
+            for (n, &k) in unordered.iter().enumerate() {
+                put(layout.unordered_at() + 8 * n, k);
             }
             let at = layout.entries_at();
             let section = &mut bytes[at..at + layout.n_entries * layout.width()];
@@ -469,6 +509,15 @@ impl Index {
     pub fn keys(&self) -> &[u64] {
         let at = HEADER;
         bytemuck::cast_slice(&self.store.bytes()[at..at + 8 * self.layout.n_keys])
+    }
+
+    /// The keys whose records are not all in time order in the file (a
+    /// record without a time, or one earlier than a record before it):
+    /// for them the checkpoints say nothing, and a query reads every
+    /// record of the list. Sorted.
+    pub fn unordered(&self) -> &[u64] {
+        let at = self.layout.unordered_at();
+        bytemuck::cast_slice(&self.store.bytes()[at..at + 8 * self.layout.n_unordered])
     }
 
     /// Where each key's list starts in the entries (one more than keys).
@@ -531,8 +580,19 @@ impl Index {
     /// record at or after `from` (`None` where there is none). Two binary
     /// searches in each list, in place: a query at a time touches a few
     /// bytes per key.
-    pub fn around(&self, below: u64, from: u64, mut f: impl FnMut(u64, Option<u64>, Option<u64>)) {
-        let (keys, starts) = (self.keys(), self.starts());
+    /// Only the keys at positions `keys` (in [`keys`](Self::keys)) are
+    /// visited: threads of a query each take a run.
+    pub fn around(
+        &self,
+        keys: std::ops::Range<usize>,
+        below: u64,
+        from: u64,
+        mut f: impl FnMut(u64, Option<u64>, Option<u64>),
+    ) {
+        let n = self.layout.n_keys;
+        let keys = keys.start.min(n)..keys.end.clamp(keys.start.min(n), n);
+        let starts = &self.starts()[keys.start..keys.end + 1];
+        let keys = &self.keys()[keys];
         match self.entries() {
             List::Narrow(e) => around_in(keys, starts, e, below, from, &mut f),
             List::Wide(e) => around_in(keys, starts, e, below, from, &mut f),
@@ -601,6 +661,7 @@ impl Index {
             n_entries: size(N_ENTRIES),
             wide,
             n_cps: size(N_CPS),
+            n_unordered: size(N_UNORDERED),
         };
         if layout.checked_len() != Some(bytes.len()) {
             return Err("index sections do not match its length".into());
@@ -644,6 +705,9 @@ impl Index {
         let starts = self.starts();
         if keys.windows(2).any(|w| w[0] >= w[1]) {
             return Err("index key table is not ordered".into());
+        }
+        if self.unordered().windows(2).any(|w| w[0] >= w[1]) {
+            return Err("index list of keys out of time order is not ordered".into());
         }
         if starts.first() != Some(&0)
             || starts.windows(2).any(|w| w[0] >= w[1])
@@ -964,14 +1028,14 @@ mod tests {
             complete: true,
         };
         let entries = [HEADER_LEN / 8, big / 8, 2 * HEADER_LEN / 8];
-        let idx = Index::assemble(fields, &[5, 9], &[0, 2, 3], &entries, &[]);
+        let idx = Index::assemble(fields, &[5, 9], &[0, 2, 3], &entries, &[], &[]);
         assert!(idx.layout.wide);
         let again = Index::decode(&idx.encode()).unwrap();
         assert_eq!(again, idx);
         assert_eq!(again.offsets(5), vec![HEADER_LEN, big]);
         assert_eq!(again.offsets(9), vec![2 * HEADER_LEN]);
         let mut got = Vec::new();
-        again.around(big, big, |k, b, a| got.push((k, b, a)));
+        again.around(0..usize::MAX, big, big, |k, b, a| got.push((k, b, a)));
         assert_eq!(
             got,
             vec![
@@ -984,7 +1048,7 @@ mod tests {
             covered: 4096,
             ..fields
         };
-        let narrow = Index::assemble(small, &[5], &[0, 2], &[HEADER_LEN / 8, 300], &[]);
+        let narrow = Index::assemble(small, &[5], &[0, 2], &[HEADER_LEN / 8, 300], &[], &[]);
         assert!(!narrow.layout.wide);
         assert_eq!(narrow.encode().len(), HEADER + 8 + 16 + 8);
     }
@@ -1004,7 +1068,14 @@ mod tests {
         };
         // Entries are offsets / 8: the first record starts at `b`.
         let b = HEADER_LEN / 8;
-        let ok = Index::assemble(fields, &[1, 2], &[0, 2, 4], &[b, b + 9, b + 1, b + 2], &[]);
+        let ok = Index::assemble(
+            fields,
+            &[1, 2],
+            &[0, 2, 4],
+            &[b, b + 9, b + 1, b + 2],
+            &[],
+            &[],
+        );
         assert!(Index::decode(&ok.encode()).is_ok());
         // (keys, list starts, entries, what the refusal says)
         type Case<'a> = (&'a [u64], &'a [u64], [u64; 4], &'a str);
@@ -1027,7 +1098,7 @@ mod tests {
             (&[1, 2], &[0, 2, 4], [b - 1, b + 9, b + 1, b + 2], "outside"),
         ];
         for (keys, starts, entries, want) in cases {
-            let bad = Index::assemble(fields, keys, starts, &entries, &[]);
+            let bad = Index::assemble(fields, keys, starts, &entries, &[], &[]);
             let why = Index::decode(&bad.encode()).unwrap_err();
             assert!(why.contains(want), "{why} (wanted {want})");
         }
@@ -1035,12 +1106,59 @@ mod tests {
             records: 3,
             ..fields
         };
-        let bad = Index::assemble(over, &[1, 2], &[0, 2, 4], &[b, b + 9, b + 1, b + 2], &[]);
+        let bad = Index::assemble(
+            over,
+            &[1, 2],
+            &[0, 2, 4],
+            &[b, b + 9, b + 1, b + 2],
+            &[],
+            &[],
+        );
         assert!(
             Index::decode(&bad.encode())
                 .unwrap_err()
                 .contains("more records")
         );
+        let lists = (&[1, 2], &[0, 2, 4], &[b, b + 9, b + 1, b + 2]);
+        let bad = Index::assemble(fields, lists.0, lists.1, lists.2, &[], &[2, 1]);
+        let why = Index::decode(&bad.encode()).unwrap_err();
+        assert!(why.contains("time order"), "{why}");
+        let ok = Index::assemble(fields, lists.0, lists.1, lists.2, &[], &[1, 2]);
+        assert_eq!(Index::decode(&ok.encode()).unwrap().unordered(), [1, 2]);
+    }
+
+    /// Keys whose records are not in time order in the file (a late
+    /// record, a record without a time) are listed, across extensions.
+    #[test]
+    fn keys_out_of_time_order_are_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.log");
+        let log = crate::log::LogOptions::new().create(&path).unwrap();
+        let put = |key: u64, time: Option<f64>| {
+            let e = crate::log::Entry::new().key(key);
+            let e = match time {
+                Some(t) => e.time(t),
+                None => e,
+            };
+            log.append(&e, b"x").unwrap();
+        };
+        let reader = LogReader::open(&path).unwrap();
+        for k in 0..6 {
+            put(k, Some(1.0));
+        }
+        put(1, Some(0.5)); // late
+        put(2, None); // no time
+        put(3, Some(1.0)); // equal times are in order
+        let first = Index::build(&reader, None).unwrap();
+        assert_eq!(first.unordered(), [1, 2]);
+        put(4, Some(0.75)); // late against a record of the older index
+        put(5, Some(2.0));
+        put(9, Some(3.0));
+        put(9, Some(2.5)); // late within the new records
+        put(0, Some(2.0));
+        let ext = first.extend(&reader, None).unwrap();
+        assert_eq!(ext.unordered(), [1, 2, 4, 9]);
+        assert_eq!(Index::build(&reader, None).unwrap(), ext);
     }
 
     #[test]
@@ -1080,7 +1198,7 @@ mod tests {
         for &below in &probes {
             for &from in probes.iter().filter(|&&f| f >= below) {
                 let mut got = Vec::new();
-                idx.around(below, from, |k, b, a| got.push((k, b, a)));
+                idx.around(0..usize::MAX, below, from, |k, b, a| got.push((k, b, a)));
                 let want: Vec<_> = lists
                     .iter()
                     .map(|(k, offs)| {
@@ -1090,6 +1208,16 @@ mod tests {
                     })
                     .collect();
                 assert_eq!(got, want, "below {below} from {from}");
+                // Runs of key positions visit exactly their keys.
+                let n = lists.len();
+                for cuts in [[0, n / 3, n], [1, n - 1, n + 5], [n / 2, n / 2, n / 2 + 1]] {
+                    let mut part = Vec::new();
+                    for w in cuts.windows(2) {
+                        idx.around(w[0]..w[1], below, from, |k, b, a| part.push((k, b, a)));
+                    }
+                    let want = &want[cuts[0]..cuts[2].min(n)];
+                    assert_eq!(part, want, "runs {cuts:?}");
+                }
             }
         }
     }

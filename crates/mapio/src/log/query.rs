@@ -337,7 +337,7 @@ pub fn expand(spec: &Path) -> Result<Vec<PathBuf>> {
 }
 
 /// Per-key candidates found in one file: offsets (`NONE` for none) and
-/// their times (NaN until known). 48 bytes: a query may hold millions.
+/// their times (NaN until known). 48 bytes.
 #[derive(Clone, Copy, Debug)]
 struct Cand {
     key: u64,
@@ -362,8 +362,153 @@ impl Cand {
             next_t: f64::NAN,
         }
     }
+
+    /// Takes a record of the key at `offset` with time `rt` into account
+    /// (`best_t` and `next_t` known): the best record at or before `t`
+    /// has the latest time, then the latest offset; the next after `t`
+    /// has the earliest time, then the earliest offset.
+    fn see(&mut self, offset: u64, rt: f64, t: f64) {
+        if rt <= t {
+            if self.best == NONE || rt > self.best_t || (rt == self.best_t && offset > self.best) {
+                self.best = offset;
+                self.best_t = rt;
+            }
+        } else if self.next == NONE || rt < self.next_t || (rt == self.next_t && offset < self.next)
+        {
+            self.next = offset;
+            self.next_t = rt;
+        }
+    }
+
+    /// Takes what a scan found (`other`) into account, reading the times
+    /// of this candidate's records only when needed (a record that cannot
+    /// be read, or has no time, loses).
+    fn merge(&mut self, later: &Cand, reader: &LogReader) {
+        let time_of = |off: u64| time_at(reader, off).unwrap_or(f64::NEG_INFINITY);
+        if later.best != NONE {
+            if self.best != NONE && self.best_t.is_nan() {
+                self.best_t = time_of(self.best);
+            }
+            if self.best == NONE
+                || later.best_t > self.best_t
+                || (later.best_t == self.best_t && later.best > self.best)
+            {
+                (self.best, self.best_t) = (later.best, later.best_t);
+            }
+        }
+        if later.next != NONE {
+            if self.next != NONE && self.next_t.is_nan() {
+                self.next_t = time_of(self.next);
+            }
+            if self.next == NONE
+                || later.next_t < self.next_t
+                || (later.next_t == self.next_t && later.next < self.next)
+            {
+                (self.next, self.next_t) = (later.next, later.next_t);
+            }
+        }
+    }
 }
 
+/// The time of the record at `offset`, if it can be read and has one.
+fn time_at(reader: &LogReader, offset: u64) -> Option<f64> {
+    reader
+        .read_found(offset, &mut Vec::new())
+        .ok()
+        .and_then(|f| f.meta.time)
+}
+
+/// Where one file's candidates come from. A query never holds every
+/// candidate at once: each reading thread takes a run of keys from every
+/// source, a block at a time.
+enum Source<'a> {
+    /// Through the file's index: each key's records on both sides of the
+    /// checkpoint bounds `below`/`from` (every record, for a key out of
+    /// time order), corrected by `scanned` (what the scan of the rest of
+    /// the file found for keys of the index, sorted).
+    Indexed {
+        idx: &'a Index,
+        file: usize,
+        below: u64,
+        from: u64,
+        scanned: Vec<Cand>,
+    },
+    /// Found by a scan (a file without index, or keys its index lacks),
+    /// sorted by key.
+    Listed(Vec<Cand>),
+}
+
+impl Source<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Source::Indexed { idx, .. } => idx.keys().len(),
+            Source::Listed(v) => v.len(),
+        }
+    }
+
+    fn key(&self, i: usize) -> u64 {
+        match self {
+            Source::Indexed { idx, .. } => idx.keys()[i],
+            Source::Listed(v) => v[i].key,
+        }
+    }
+
+    /// The first position in `range` whose key is over `key`.
+    fn after(&self, range: std::ops::Range<usize>, key: u64) -> usize {
+        range.start
+            + match self {
+                Source::Indexed { idx, .. } => idx.keys()[range].partition_point(|&k| k <= key),
+                Source::Listed(v) => v[range].partition_point(|c| c.key <= key),
+            }
+    }
+
+    /// Appends the candidates at positions `range` for time `t` to `out`.
+    fn gather(&self, range: std::ops::Range<usize>, t: f64, set: &LogSet, out: &mut Vec<Cand>) {
+        match self {
+            Source::Listed(v) => out.extend_from_slice(&v[range]),
+            Source::Indexed {
+                idx,
+                file,
+                below,
+                from,
+                scanned,
+            } => {
+                let first = idx.keys().get(range.start).copied().unwrap_or(NONE);
+                let mut fix = scanned[scanned.partition_point(|c| c.key < first)..]
+                    .iter()
+                    .peekable();
+                let unordered = idx.unordered();
+                let mut odd = unordered[unordered.partition_point(|&k| k < first)..]
+                    .iter()
+                    .peekable();
+                let reader = &set.members[*file].reader;
+                idx.around(range, *below, *from, |key, best, next| {
+                    let mut c = Cand::new(key, *file);
+                    while odd.next_if(|&&k| k < key).is_some() {}
+                    if odd.next_if(|&&k| k == key).is_some() {
+                        // Out of time order: every record of the key counts.
+                        for off in idx.offsets(key) {
+                            if let Some(rt) = time_at(reader, off) {
+                                c.see(off, rt, t);
+                            }
+                        }
+                    } else {
+                        c.best = best.unwrap_or(NONE);
+                        c.next = next.unwrap_or(NONE);
+                    }
+                    while fix.next_if(|f| f.key < key).is_some() {}
+                    if let Some(f) = fix.next_if(|f| f.key == key) {
+                        c.merge(f, reader);
+                    }
+                    out.push(c);
+                });
+            }
+        }
+    }
+}
+
+/// Keys of a thread's block: at most this many from each source.
+const BLOCK: usize = 4096;
 /// Below this many candidates a state is read by one thread.
 const PARALLEL_MIN: usize = 1 << 16;
 /// The most threads a query uses.
@@ -403,21 +548,35 @@ fn in_parallel<I: Sync, T: Send>(
     done.into_iter().map(|(_, r)| r).collect()
 }
 
-/// `cands` (sorted by key) cut into at most `n` runs of about equal
-/// length, never between two candidates of one key.
-fn split_at_keys(cands: &[Cand], n: usize) -> Vec<&[Cand]> {
-    let mut runs = Vec::with_capacity(n);
-    let mut rest = cands;
-    for k in (1..=n).rev() {
-        let mut cut = rest.len().div_ceil(k);
-        while cut > 0 && cut < rest.len() && rest[cut].key == rest[cut - 1].key {
-            cut += 1;
-        }
-        let (run, tail) = rest.split_at(cut);
-        runs.push(run);
-        rest = tail;
-    }
-    runs
+/// The sources' keys cut into `n` runs of about equal length (cut at keys
+/// of the largest source, so a key is never split): per run, the range of
+/// positions it takes from each source.
+fn key_runs(sources: &[Source], n: usize) -> Vec<Vec<std::ops::Range<usize>>> {
+    let Some(big) = sources.iter().max_by_key(|s| s.len()) else {
+        return Vec::new();
+    };
+    // Run j holds the keys below cut j (and from cut j - 1 on).
+    let cuts: Vec<Option<u64>> = (1..n)
+        .map(|j| (big.len() > 0).then(|| big.key(big.len() * j / n)))
+        .chain([None])
+        .collect();
+    let mut from = vec![0; sources.len()];
+    cuts.iter()
+        .map(|cut| {
+            sources
+                .iter()
+                .zip(&mut from)
+                .map(|(s, from)| {
+                    let to = match cut {
+                        Some(k) if *k > 0 => s.after(*from..s.len(), k - 1),
+                        Some(_) => *from,
+                        None => s.len(),
+                    };
+                    std::mem::replace(from, to)..to
+                })
+                .collect()
+        })
+        .collect()
 }
 
 impl LogSet {
@@ -519,86 +678,58 @@ impl LogSet {
         in_parallel(&self.members, query_threads(), |f, _| work(f))
     }
 
-    /// Candidates of file `file` for time `t`.
-    fn candidates(&self, file: usize, t: f64, out: &mut Vec<Cand>) -> Result<()> {
+    /// The sources of file `file`'s candidates for time `t`: through its
+    /// index (and a scan of what the index's checkpoints leave open and of
+    /// the log past the index), or a scan of the whole file.
+    fn candidates(&self, file: usize, t: f64) -> Vec<Source<'_>> {
         let m = &self.members[file];
-        let r = &m.reader;
-        let start = out.len();
-        // The part of the log to scan, and per-key candidates so far.
-        let (scan_ranges, indexed) = match &m.index {
+        let (scan_ranges, bounds) = match &m.index {
             Some(idx) => {
-                let (pe, ss) = idx.bounds(t);
-                out.reserve(idx.keys().len());
-                idx.around(pe, ss, |key, best, next| {
-                    let mut c = Cand::new(key, file);
-                    c.best = best.unwrap_or(NONE);
-                    c.next = next.unwrap_or(NONE);
-                    out.push(c);
-                });
-                (vec![(pe, ss), (idx.covered(), u64::MAX)], true)
+                let (below, from) = idx.bounds(t);
+                (
+                    vec![(below, from), (idx.covered(), u64::MAX)],
+                    Some((idx, below, from)),
+                )
             }
-            None => (vec![(HEADER_LEN, u64::MAX)], false),
+            None => (vec![(HEADER_LEN, u64::MAX)], None),
         };
-        let mut extra = Scratch::default();
-        let mut buf = Vec::new();
-        // The time of a candidate found through the index, read once.
-        let mut time_of = |off: u64, cached: &mut f64| -> Option<f64> {
-            if off == NONE {
-                return None;
-            }
-            if cached.is_nan() {
-                *cached = r
-                    .read_found(off, &mut buf)
-                    .ok()
-                    .and_then(|f| f.meta.time)
-                    .unwrap_or(f64::NEG_INFINITY);
-            }
-            Some(*cached)
-        };
+        let mut seen = Scratch::default();
         for (from, to) in scan_ranges {
             if from >= to {
                 continue;
             }
-            r.scan_meta(from, |offset, meta| {
+            m.reader.scan_meta(from, |offset, meta| {
                 if offset >= to {
                     return false;
                 }
-                let (Some(key), Some(rt)) = (meta.key, meta.time) else {
-                    return true;
-                };
-                let found = if indexed {
-                    out[start..].binary_search_by_key(&key, |c| c.key).ok()
-                } else {
-                    None
-                };
-                let slot = match found {
-                    Some(i) => &mut out[start + i],
-                    None => extra.slot(key, file),
-                };
-                if rt <= t {
-                    let better = match time_of(slot.best, &mut slot.best_t) {
-                        None => true,
-                        Some(bt) => rt > bt || (rt == bt && offset > slot.best),
-                    };
-                    if better {
-                        slot.best = offset;
-                        slot.best_t = rt;
-                    }
-                } else {
-                    let better = match time_of(slot.next, &mut slot.next_t) {
-                        None => true,
-                        Some(nt) => rt < nt,
-                    };
-                    if better {
-                        slot.next = offset;
-                        slot.next_t = rt;
-                    }
+                if let (Some(key), Some(rt)) = (meta.key, meta.time) {
+                    seen.slot(key, file).see(offset, rt, t);
                 }
                 true
             });
         }
-        extra.drain_into(out);
-        Ok(())
+        let mut found = Vec::new();
+        seen.drain_into(&mut found);
+        found.sort_unstable_by_key(|c| c.key);
+        let Some((idx, below, from)) = bounds else {
+            return vec![Source::Listed(found)];
+        };
+        // Keys of the index are corrected through it; others are listed.
+        let keys = idx.keys();
+        let (scanned, extra): (Vec<Cand>, Vec<Cand>) = found
+            .into_iter()
+            .partition(|c| keys.binary_search(&c.key).is_ok());
+        let mut sources = vec![Source::Indexed {
+            idx,
+            file,
+            below,
+            from,
+            scanned,
+        }];
+        if !extra.is_empty() {
+            sources.push(Source::Listed(extra));
+        }
+        sources
     }
 
     /// The state of every object at time `t` (see [`State`]). A large
@@ -608,41 +739,83 @@ impl LogSet {
     pub fn state_at(&self, t: f64, interpolation: Interpolation) -> Result<State> {
         // Each file's candidates on a thread of its own (a set of per-rank
         // logs without indexes is scanned on every core).
-        let mut per_file = self.each_file(|f| {
-            let mut v = Vec::new();
-            self.candidates(f, t, &mut v)?;
-            Ok(v)
-        })?;
-        let mut cands = if per_file.len() == 1 {
-            per_file.pop().unwrap_or_default()
-        } else {
-            per_file.concat()
-        };
-        if !cands.is_sorted_by_key(|c| (c.key, c.file)) {
-            cands.sort_by_key(|c| (c.key, c.file));
-        }
+        let sources: Vec<Source> = self
+            .each_file(|f| Ok(self.candidates(f, t)))?
+            .into_iter()
+            .flatten()
+            .collect();
         let linear = interpolation == Interpolation::Linear;
         // The records are read (and checked) by a few threads, each for a
         // run of keys: reading a known offset needs nothing of the others.
-        let threads = if cands.len() < PARALLEL_MIN {
+        let total: usize = sources.iter().map(Source::len).sum();
+        let threads = if total < PARALLEL_MIN {
             1
         } else {
             query_threads()
         };
-        let runs = split_at_keys(&cands, threads);
+        let runs = key_runs(&sources, threads);
         let parts = in_parallel(&runs, threads, |n, run| {
-            self.read_part(run, n as u32, t, linear)
+            self.read_part(&sources, run, n as u32, t, linear)
         })?;
         Ok(State { time: t, parts })
     }
 
-    /// The entries of the candidates `cands` (whole keys), as part `part`
-    /// of a state: each key's best record read once, from the map straight
+    /// The entries of the keys at positions `run` of the `sources`, as
+    /// part `part` of a state: the candidates gathered a block of keys at
+    /// a time, each key's best record read once, from the map straight
     /// into the part's payload buffer.
-    fn read_part(&self, cands: &[Cand], part: u32, t: f64, linear: bool) -> Result<Part> {
-        let mut entries = Vec::with_capacity(cands.len());
-        let mut payloads: Vec<u8> = Vec::new();
-        let (mut buf, mut next_buf) = (Vec::new(), Vec::new());
+    fn read_part(
+        &self,
+        sources: &[Source],
+        run: &[std::ops::Range<usize>],
+        part: u32,
+        t: f64,
+        linear: bool,
+    ) -> Result<Part> {
+        let keys: usize = run.iter().map(ExactSizeIterator::len).sum();
+        let mut out = Part {
+            entries: Vec::with_capacity(keys),
+            payloads: Vec::new(),
+        };
+        let mut at: Vec<usize> = run.iter().map(|r| r.start).collect();
+        let mut block = Vec::with_capacity(BLOCK);
+        let mut bufs = (Vec::new(), Vec::new());
+        loop {
+            // The block ends at the earliest of every source's BLOCK-th key.
+            let end = sources
+                .iter()
+                .zip(run.iter().zip(&at))
+                .filter(|(_, (r, a))| **a < r.end)
+                .map(|(s, (r, a))| s.key((*a + BLOCK).min(r.end) - 1))
+                .min();
+            let Some(end) = end else { break };
+            block.clear();
+            for ((s, r), a) in sources.iter().zip(run).zip(&mut at) {
+                let to = s.after(*a..r.end, end);
+                s.gather(*a..to, t, self, &mut block);
+                *a = to;
+            }
+            if sources.len() > 1 {
+                block.sort_by_key(|c| (c.key, c.file));
+            }
+            self.read_block(&block, part, t, linear, keys, &mut out, &mut bufs)?;
+        }
+        Ok(out)
+    }
+
+    /// Adds the entries of `cands` (whole keys, sorted) to `out`.
+    #[allow(clippy::too_many_arguments)]
+    fn read_block(
+        &self,
+        cands: &[Cand],
+        part: u32,
+        t: f64,
+        linear: bool,
+        expect: usize,
+        out: &mut Part,
+        (buf, next_buf): &mut (Vec<u8>, Vec<u8>),
+    ) -> Result<()> {
+        let Part { entries, payloads } = out;
         let mut i = 0;
         while i < cands.len() {
             let key = cands[i].key;
@@ -655,10 +828,12 @@ impl LogSet {
                 let reader = &self.members[c.file as usize].reader;
                 if c.best != NONE {
                     let mark = payloads.len();
-                    let f = reader.read_found_append(c.best, &mut payloads)?;
+                    let f = reader.read_found_append(c.best, payloads)?;
                     if mark == 0 {
                         // One payload seen: room for the rest at once.
-                        payloads.reserve((cands.len() - i) * (payloads.len() - mark));
+                        payloads.reserve(
+                            expect.saturating_sub(entries.len()) * (payloads.len() - mark),
+                        );
                     }
                     let rank = rank(f.meta.time, f.meta.flags, c.best);
                     if best.as_ref().is_none_or(|(_, r)| rank > *r) {
@@ -685,10 +860,10 @@ impl LogSet {
                     }
                 }
                 if linear && c.next != NONE {
-                    let f = reader.read_found(c.next, &mut buf)?;
+                    let f = reader.read_found(c.next, buf)?;
                     if next_t.is_none() || f.meta.time < next_t {
                         next_t = f.meta.time;
-                        std::mem::swap(&mut next_buf, &mut buf);
+                        std::mem::swap(next_buf, buf);
                     }
                 }
             }
@@ -698,12 +873,12 @@ impl LogSet {
                 continue;
             }
             if let (true, Some(ta), Some(tb)) = (linear, e.time, next_t) {
-                interpolate(self.schema(), &mut payloads[start..], &next_buf, ta, tb, t);
+                interpolate(self.schema(), &mut payloads[start..], next_buf, ta, tb, t);
                 e.interpolated = true;
             }
             entries.push(e);
         }
-        Ok(Part { entries, payloads })
+        Ok(())
     }
 
     /// Every record of `key` across the set, in time order (file order
@@ -947,30 +1122,46 @@ fn interpolate(schema: &Schema, a: &mut [u8], b: &[u8], ta: f64, tb: f64, t: f64
 mod tests {
     use super::*;
 
-    /// Runs cover every candidate once, in order, about evenly, and never
-    /// cut between two candidates of one key.
+    /// Runs take every position of every source once, in order, the
+    /// largest source about evenly, and a key from one run only.
     #[test]
     fn runs_split_between_keys() {
-        let keys = [1u64, 1, 1, 2, 3, 3, 4, 5, 5, 5, 5, 6, 7, 8, 8, 9];
-        let cands: Vec<Cand> = keys.iter().map(|&k| Cand::new(k, 0)).collect();
+        let listed = |keys: &[u64]| Source::Listed(keys.iter().map(|&k| Cand::new(k, 0)).collect());
+        let sources = [
+            listed(&[0, 1, 2, 3, 5, 8, 9, 10, 11, 12, 13, 20, 21, 30, 31, 40]),
+            listed(&[]),
+            listed(&[2, 3, 4, 40, 41, u64::MAX]),
+            listed(&[0, 13]),
+        ];
         for n in 1..20 {
-            let runs = split_at_keys(&cands, n);
+            let runs = key_runs(&sources, n);
             assert_eq!(runs.len(), n);
-            let joined: Vec<u64> = runs.iter().flat_map(|r| r.iter().map(|c| c.key)).collect();
-            assert_eq!(joined, keys, "{n} runs");
-            for w in runs.windows(2) {
-                if let (Some(a), Some(b)) = (w[0].last(), w[1].first()) {
-                    assert_ne!(a.key, b.key, "{n} runs cut key {}", a.key);
+            let mut owner = std::collections::HashMap::new();
+            for (s, source) in sources.iter().enumerate() {
+                let mut at = 0;
+                for (j, run) in runs.iter().enumerate() {
+                    assert_eq!(run[s].start, at, "{n} runs: source {s} run {j}");
+                    at = run[s].end;
+                    for i in run[s].clone() {
+                        let was = owner.insert(source.key(i), j);
+                        assert!(
+                            was.is_none_or(|w| w == j),
+                            "{n} runs: key {} split",
+                            source.key(i)
+                        );
+                    }
                 }
+                assert_eq!(at, source.len(), "{n} runs: source {s}");
             }
-            if n == 2 {
-                assert_eq!(runs[0].len(), 11, "the cut moves past key 5's run");
+            let big: Vec<usize> = runs.iter().map(|r| r[0].len()).collect();
+            if n <= 16 {
+                assert!(
+                    big.iter().all(|&l| l.abs_diff(16 / n) <= 1),
+                    "{n} runs: {big:?}"
+                );
             }
         }
-        assert_eq!(
-            split_at_keys(&[], 3).iter().map(|r| r.len()).sum::<usize>(),
-            0
-        );
+        assert!(key_runs(&[], 3).is_empty());
     }
 
     #[test]
