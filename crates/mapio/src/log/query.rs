@@ -838,8 +838,10 @@ impl LogSet {
                     let rank = rank(f.meta.time, f.meta.flags, c.best);
                     if best.as_ref().is_none_or(|(_, r)| rank > *r) {
                         // This record's payload replaces the earlier best's.
-                        payloads.copy_within(mark.., start);
-                        payloads.truncate(payloads.len() - (mark - start));
+                        if mark > start {
+                            payloads.copy_within(mark.., start);
+                            payloads.truncate(payloads.len() - (mark - start));
+                        }
                         best = Some((
                             StateEntry {
                                 key,
