@@ -40,7 +40,7 @@ pub fn run(args: Args) -> Outcome {
     let mut out = Out::new();
     for e in state.entries() {
         // The record with the payload at the time.
-        let shown = state.record(e);
+        let shown = state.record(&e);
         if args.json {
             let mut v = record_json(&shown, &schema);
             if let Value::Object(m) = &mut v {

@@ -234,6 +234,22 @@ fn check_state(set: &LogSet, all: &[(usize, Record)], t: f64) {
     for (linear, interp) in [(false, Interpolation::None), (true, Interpolation::Linear)] {
         let want = brute_state(all, t, linear);
         let got = set.state_at(t, interp).unwrap();
+        // Every entry says what its record says (length, link, time,
+        // flags), and as a record it is that record unless interpolated.
+        for (e, p) in got.iter() {
+            let r = set.reader(e.file).read_at(e.offset).unwrap();
+            assert_eq!(
+                (Some(e.key), e.len, e.prev, e.time, e.flags),
+                (r.key, r.len, r.prev, r.time, r.flags),
+                "entry of key {} at t={t}",
+                e.key
+            );
+            assert!(linear || !e.interpolated);
+            if !e.interpolated {
+                assert_eq!(p, r.payload);
+                assert_eq!(got.record(&e), r);
+            }
+        }
         let got: BTreeMap<u64, (usize, u64, Vec<u8>)> = got
             .iter()
             .map(|(e, p)| (e.key, (e.file, e.offset, p.to_vec())))

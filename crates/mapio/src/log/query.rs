@@ -121,14 +121,86 @@ impl PartialEq for StateEntry {
     }
 }
 
-/// A run of consecutive entries, with their payloads in one buffer.
+/// An entry as a state keeps it: 48 bytes (a state may hold millions;
+/// the record's length follows from its fields and payload, the payload's
+/// end from the next entry's start).
+#[derive(Clone, Copy, Debug)]
+struct Slim {
+    key: u64,
+    offset: u64,
+    /// Meaningful with `HAS_TIME`.
+    time: f64,
+    /// Meaningful with `HAS_PREV`.
+    prev: u64,
+    /// Where the payload starts in the part's buffer.
+    payload: u64,
+    file: u32,
+    flags: Flags,
+    bits: u8,
+}
+
+const HAS_TIME: u8 = 1;
+const HAS_PREV: u8 = 2;
+const INTERPOLATED: u8 = 4;
+
+impl Slim {
+    fn new(e: &StateEntry) -> Slim {
+        Slim {
+            key: e.key,
+            offset: e.offset,
+            time: e.time.unwrap_or(0.0),
+            prev: e.prev.unwrap_or(0),
+            payload: e.payload.0 as u64,
+            file: e.file as u32,
+            flags: e.flags,
+            bits: [
+                (e.time.is_some(), HAS_TIME),
+                (e.prev.is_some(), HAS_PREV),
+                (e.interpolated, INTERPOLATED),
+            ]
+            .iter()
+            .fold(0, |bits, &(yes, bit)| if yes { bits | bit } else { bits }),
+        }
+    }
+}
+
+/// A run of consecutive entries, with their payloads one after the other
+/// in one buffer.
 #[derive(Clone, Debug, Default)]
 struct Part {
-    entries: Vec<StateEntry>,
+    entries: Vec<Slim>,
     payloads: Vec<u8>,
 }
 
 impl Part {
+    /// Entry `i` of part number `part`.
+    fn entry(&self, part: u32, i: usize) -> StateEntry {
+        let s = &self.entries[i];
+        let end = self
+            .entries
+            .get(i + 1)
+            .map_or(self.payloads.len(), |n| n.payload as usize);
+        let (has_time, has_prev) = (s.bits & HAS_TIME != 0, s.bits & HAS_PREV != 0);
+        let optional = 1 + u64::from(has_time) + u64::from(has_prev);
+        let payload = (s.payload as usize, end);
+        StateEntry {
+            key: s.key,
+            file: s.file as usize,
+            offset: s.offset,
+            len: super::format::record_len(optional, end - payload.0).unwrap_or(0),
+            time: has_time.then_some(s.time),
+            prev: has_prev.then_some(s.prev),
+            flags: s.flags,
+            interpolated: s.bits & INTERPOLATED != 0,
+            part,
+            payload,
+        }
+    }
+
+    fn entries(&self, part: u32) -> impl Iterator<Item = StateEntry> + '_ {
+        (0..self.entries.len()).map(move |i| self.entry(part, i))
+    }
+
     fn payload(&self, e: &StateEntry) -> &[u8] {
         self.payloads.get(e.payload.0..e.payload.1).unwrap_or(&[])
     }
@@ -155,8 +227,8 @@ impl PartialEq for State {
 
 impl State {
     /// The entries, one per key present, sorted by key.
-    pub fn entries(&self) -> impl Iterator<Item = &StateEntry> + '_ {
-        self.parts.iter().flat_map(|p| &p.entries)
+    pub fn entries(&self) -> impl Iterator<Item = StateEntry> + '_ {
+        self.parts.iter().zip(0..).flat_map(|(p, n)| p.entries(n))
     }
 
     /// Number of objects present.
@@ -177,10 +249,11 @@ impl State {
     }
 
     /// Entries with their payloads.
-    pub fn iter(&self) -> impl Iterator<Item = (&StateEntry, &[u8])> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = (StateEntry, &[u8])> + '_ {
         self.parts
             .iter()
-            .flat_map(|p| p.entries.iter().map(|e| (e, p.payload(e))))
+            .zip(0..)
+            .flat_map(|(p, n)| p.entries(n).map(move |e| (e, p.payload(&e))))
     }
 
     /// An entry as a [`Record`] (its payload copied: interpolated if the
@@ -878,7 +951,7 @@ impl LogSet {
                 interpolate(self.schema(), &mut payloads[start..], next_buf, ta, tb, t);
                 e.interpolated = true;
             }
-            entries.push(e);
+            entries.push(Slim::new(&e));
         }
         Ok(())
     }
