@@ -410,6 +410,10 @@ pub(crate) fn read_slot<M: Memory + ?Sized>(
     read_slot_append(mem, off, limit, payload)
 }
 
+/// The largest record [`read_slot_append`] checks on the stack: CRC
+/// input (payload length, optional fields, payload words, `word0`).
+const SMALL_RECORD: usize = 256;
+
 /// [`read_slot`], appending the payload to what `out` holds (a query
 /// gathers a million payloads into one buffer, each copied once); `out`
 /// is left as it was unless a record is returned.
@@ -480,9 +484,42 @@ pub(crate) fn read_slot_append<M: Memory + ?Sized>(
         }
     }
     let n = payload_len as usize;
+    let words = n.div_ceil(8);
+    // A small record (the usual) is laid out on the stack as the CRC reads
+    // it, checked with one call, and its payload appended with one copy.
+    let h = 4 + 8 * n_opt;
+    if h + 8 * words + 8 <= SMALL_RECORD {
+        let mut buf = [0u8; SMALL_RECORD];
+        buf[..4].copy_from_slice(&payload_len.to_le_bytes());
+        for (j, v) in optional[..n_opt].iter().enumerate() {
+            buf[4 + 8 * j..12 + 8 * j].copy_from_slice(&v.to_le_bytes());
+        }
+        for (j, dst) in buf[h..h + 8 * words].chunks_exact_mut(8).enumerate() {
+            dst.copy_from_slice(&mem.load(k + j, Ordering::Relaxed).to_le_bytes());
+        }
+        // The padding after the payload (in its last word) must be zero:
+        // then every bit of a record is checked.
+        if buf[h + n..h + 8 * words].iter().any(|&b| b != 0) {
+            return Slot::Invalid("non-zero padding");
+        }
+        buf[h + n..h + n + 8].copy_from_slice(&w.to_le_bytes());
+        if crc32c::crc32c(&buf[..h + n + 8]) != stored_crc {
+            return Slot::Invalid("checksum mismatch");
+        }
+        out.extend_from_slice(&buf[h..h + n]);
+        return Slot::Record(Found {
+            word0,
+            meta: Meta {
+                key: fields[0],
+                prev: fields[1],
+                time: fields[2].map(f64::from_bits),
+                flags: word0.flags,
+            },
+            payload_len,
+        });
+    }
     // Whole words, loaded into a small stack block and appended with one
     // copy (a scan copies every payload of the log to check its CRC).
-    let words = n.div_ceil(8);
     out.reserve(words * 8);
     let mut block = [0u64; 32];
     for first in (0..words).step_by(block.len()) {
