@@ -483,6 +483,16 @@ pub(crate) fn read_slot_append<M: Memory + ?Sized>(
             k += 1;
         }
     }
+    let found = Found {
+        word0,
+        meta: Meta {
+            key: fields[0],
+            prev: fields[1],
+            time: fields[2].map(f64::from_bits),
+            flags: word0.flags,
+        },
+        payload_len,
+    };
     let n = payload_len as usize;
     let words = n.div_ceil(8);
     // A small record (the usual) is laid out on the stack as the CRC reads
@@ -507,16 +517,7 @@ pub(crate) fn read_slot_append<M: Memory + ?Sized>(
             return Slot::Invalid("checksum mismatch");
         }
         out.extend_from_slice(&buf[h..h + n]);
-        return Slot::Record(Found {
-            word0,
-            meta: Meta {
-                key: fields[0],
-                prev: fields[1],
-                time: fields[2].map(f64::from_bits),
-                flags: word0.flags,
-            },
-            payload_len,
-        });
+        return Slot::Record(found);
     }
     // Whole words, loaded into a small stack block and appended with one
     // copy (a scan copies every payload of the log to check its CRC).
@@ -541,16 +542,7 @@ pub(crate) fn read_slot_append<M: Memory + ?Sized>(
         out.truncate(base);
         return Slot::Invalid("checksum mismatch");
     }
-    Slot::Record(Found {
-        word0,
-        meta: Meta {
-            key: fields[0],
-            prev: fields[1],
-            time: fields[2].map(f64::from_bits),
-            flags: word0.flags,
-        },
-        payload_len,
-    })
+    Slot::Record(found)
 }
 
 /// Bytes a scan may spend verifying resync candidates: a few times what it
