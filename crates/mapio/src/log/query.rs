@@ -456,8 +456,8 @@ impl Cand {
     /// Takes what a scan found (`other`) into account, reading the times
     /// of this candidate's records only when needed (a record that cannot
     /// be read, or has no time, loses).
-    fn merge(&mut self, later: &Cand, reader: &LogReader) {
-        let time_of = |off: u64| time_at(reader, off).unwrap_or(f64::NEG_INFINITY);
+    fn merge(&mut self, later: &Cand, reader: &LogReader, scratch: &mut Vec<u8>) {
+        let mut time_of = |off: u64| time_at(reader, off, scratch).unwrap_or(f64::NEG_INFINITY);
         if later.best != NONE {
             if self.best != NONE && self.best_t.is_nan() {
                 self.best_t = time_of(self.best);
@@ -484,9 +484,10 @@ impl Cand {
 }
 
 /// The time of the record at `offset`, if it can be read and has one.
-fn time_at(reader: &LogReader, offset: u64) -> Option<f64> {
+/// (`scratch` holds the payload, read to check the record's CRC.)
+fn time_at(reader: &LogReader, offset: u64, scratch: &mut Vec<u8>) -> Option<f64> {
     reader
-        .read_found(offset, &mut Vec::new())
+        .read_found(offset, scratch)
         .ok()
         .and_then(|f| f.meta.time)
 }
@@ -555,13 +556,14 @@ impl Source<'_> {
                     .iter()
                     .peekable();
                 let reader = &set.members[*file].reader;
+                let mut scratch = Vec::new();
                 idx.around(range, *below, *from, |key, best, next| {
                     let mut c = Cand::new(key, *file);
                     while odd.next_if(|&&k| k < key).is_some() {}
                     if odd.next_if(|&&k| k == key).is_some() {
                         // Out of time order: every record of the key counts.
                         for off in idx.offsets(key) {
-                            if let Some(rt) = time_at(reader, off) {
+                            if let Some(rt) = time_at(reader, off, &mut scratch) {
                                 c.see(off, rt, t);
                             }
                         }
@@ -571,7 +573,7 @@ impl Source<'_> {
                     }
                     while fix.next_if(|f| f.key < key).is_some() {}
                     if let Some(f) = fix.next_if(|f| f.key == key) {
-                        c.merge(f, reader);
+                        c.merge(f, reader, &mut scratch);
                     }
                     out.push(c);
                 });
@@ -756,7 +758,13 @@ impl LogSet {
     /// the log past the index), or a scan of the whole file.
     fn candidates(&self, file: usize, t: f64) -> Vec<Source<'_>> {
         let m = &self.members[file];
-        let (scan_ranges, bounds) = match &m.index {
+        // An index whose keys are mostly out of time order would have the
+        // query read every record anyway, in list order: a scan is cheaper.
+        let index = m
+            .index
+            .as_ref()
+            .filter(|idx| 2 * idx.unordered().len() <= idx.keys().len());
+        let (scan_ranges, bounds) = match index {
             Some(idx) => {
                 let (below, from) = idx.bounds(t);
                 (
