@@ -1266,3 +1266,34 @@ fn json_mode_keeps_stdout_pure() {
     let r = run(&["verify", "--json", p(&path)]).fails(1);
     r.json();
 }
+
+/// A log where some keys were written late (an earlier time after a later
+/// one): `mapio index` says how many, and `mapio at` through the index
+/// answers as a scan does.
+#[test]
+fn index_reports_keys_out_of_time_order_and_at_still_agrees() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("late.log");
+    let log = options().create(&path).unwrap();
+    for step in 0..4 {
+        for key in 0..6 {
+            append(&log, key, step);
+        }
+    }
+    // Keys 1 and 4 get a record for step 1 again, after step 3's.
+    append(&log, 1, 1);
+    append(&log, 4, 1);
+    log.close().unwrap();
+    let idx = run(&["index", "--json", p(&path)]).ok().json();
+    assert_eq!(idx["indexes"][0]["keys"], 6, "{idx}");
+    assert_eq!(idx["indexes"][0]["unordered_keys"], 2, "{idx}");
+    let text = run(&["index", p(&path)]).ok().stdout;
+    assert!(text.contains("2 of 6 keys out of time order"), "{text}");
+    for t in ["0.5", "0.75", "1.25", "9"] {
+        let with = run(&["at", p(&path), "--time", t, "--json"]).ok().stdout;
+        let without = run(&["at", p(&path), "--time", t, "--json", "--no-index"])
+            .ok()
+            .stdout;
+        assert_eq!(with, without, "at t={t}");
+    }
+}

@@ -115,6 +115,9 @@ fn demo_json_then_queries_then_numpy() {
     let idx = ok(&["index", p(&log), "--json"]);
     let idx: Value = serde_json::from_str(&idx).unwrap();
     assert_eq!(idx["indexes"][0]["action"], "built");
+    // The demo logs every particle once a step, in time order.
+    assert!(idx["indexes"][0]["keys"].as_u64().unwrap() > 0, "{idx}");
+    assert_eq!(idx["indexes"][0]["unordered_keys"], 0, "{idx}");
     assert!(
         idx["indexes"][0]["ratio"].as_f64().unwrap() < 0.10,
         "index under 10% of the log: {idx}"

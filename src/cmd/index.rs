@@ -48,14 +48,29 @@ pub fn run(args: Args) -> Outcome {
     for (i, (path, what)) in files.iter().zip(&notes).enumerate() {
         let ipath = mapio::log::Index::path_for(path, args.set.index_dir.as_deref());
         let isize = std::fs::metadata(&ipath).map(|m| m.len()).unwrap_or(0);
+        // Keys whose records are out of time order: a state reads all of
+        // their records (and scans when they are most keys).
+        let (keys, unordered) = set
+            .index(i)
+            .map_or((0, 0), |x| (x.keys().len(), x.unordered().len()));
         rows.push(json!({
             "log": path, "index": ipath, "action": what,
             "log_bytes": sizes[i], "index_bytes": isize,
             "ratio": if sizes[i] > 0 { isize as f64 / sizes[i] as f64 } else { 0.0 },
+            "keys": keys, "unordered_keys": unordered,
         }));
         if !args.json {
+            let order = match unordered {
+                0 => String::new(),
+                u if 2 * u > keys => format!(
+                    "; {u} of {keys} keys out of time order: a state at a time scans this log"
+                ),
+                u => format!(
+                    "; {u} of {keys} keys out of time order (a state reads all their records)"
+                ),
+            };
             out.line(&format!(
-                "{}: {what} {} ({}, {:.1}% of the log)",
+                "{}: {what} {} ({}, {:.1}% of the log){order}",
                 path.display(),
                 ipath.display(),
                 bytes_text(isize),

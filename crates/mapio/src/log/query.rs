@@ -712,6 +712,11 @@ impl LogSet {
         &self.members[i].reader
     }
 
+    /// The index file `i`'s queries use, if any.
+    pub fn index(&self, i: usize) -> Option<&Index> {
+        self.members[i].index.as_ref()
+    }
+
     /// For each file: whether its index is used, and why not.
     pub fn index_notes(&self) -> Vec<(&Path, &str)> {
         self.members
