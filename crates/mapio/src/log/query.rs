@@ -453,7 +453,7 @@ impl Cand {
         }
     }
 
-    /// Takes what a scan found (`other`) into account, reading the times
+    /// Takes what a scan found (`later`) into account, reading the times
     /// of this candidate's records only when needed (a record that cannot
     /// be read, or has no time, loses).
     fn merge(&mut self, later: &Cand, reader: &LogReader, scratch: &mut Vec<u8>) {
