@@ -497,13 +497,11 @@ pub(crate) fn read_slot_append<M: Memory + ?Sized>(
     let words = n.div_ceil(8);
     // A small record (the usual) is laid out on the stack as the CRC reads
     // it, checked with one call, and its payload appended with one copy.
-    let h = 4 + 8 * n_opt;
+    let (head, h) = head_bytes(payload_len, &optional[..n_opt]);
     if h + 8 * words + 8 <= SMALL_RECORD {
         let mut buf = [0u8; SMALL_RECORD];
-        buf[..4].copy_from_slice(&payload_len.to_le_bytes());
-        for (j, v) in optional[..n_opt].iter().enumerate() {
-            buf[4 + 8 * j..12 + 8 * j].copy_from_slice(&v.to_le_bytes());
-        }
+        // The whole head block (its unused end is overwritten next).
+        buf[..head.len()].copy_from_slice(&head);
         for (j, dst) in buf[h..h + 8 * words].chunks_exact_mut(8).enumerate() {
             dst.copy_from_slice(&mem.load(k + j, Ordering::Relaxed).to_le_bytes());
         }
@@ -537,8 +535,7 @@ pub(crate) fn read_slot_append<M: Memory + ?Sized>(
         return Slot::Invalid("non-zero padding");
     }
     out.truncate(base + n);
-    let (head, head_len) = head_bytes(payload_len, &optional[..n_opt]);
-    if record_crc(&head[..head_len], &out[base..], w) != stored_crc {
+    if record_crc(&head[..h], &out[base..], w) != stored_crc {
         out.truncate(base);
         return Slot::Invalid("checksum mismatch");
     }

@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::core::Meta;
 use super::format::{Flags, HEADER_LEN, Schema};
 use super::index::{Index, IndexState};
 use super::reader::{LogReader, Record};
@@ -144,23 +145,24 @@ const HAS_PREV: u8 = 2;
 const INTERPOLATED: u8 = 4;
 
 impl Slim {
-    fn new(e: &StateEntry) -> Slim {
+    /// The entry of `key`'s record at `offset` in file `file` (its fields
+    /// `meta`), its payload from `payload` on in the part's buffer.
+    fn new(key: u64, file: u32, offset: u64, meta: &Meta, payload: usize) -> Slim {
+        let has = |yes: bool, bit: u8| if yes { bit } else { 0 };
         Slim {
-            key: e.key,
-            offset: e.offset,
-            time: e.time.unwrap_or(0.0),
-            prev: e.prev.unwrap_or(0),
-            payload: e.payload.0 as u64,
-            file: e.file as u32,
-            flags: e.flags,
-            bits: [
-                (e.time.is_some(), HAS_TIME),
-                (e.prev.is_some(), HAS_PREV),
-                (e.interpolated, INTERPOLATED),
-            ]
-            .iter()
-            .fold(0, |bits, &(yes, bit)| if yes { bits | bit } else { bits }),
+            key,
+            offset,
+            time: meta.time.unwrap_or(0.0),
+            prev: meta.prev.unwrap_or(0),
+            payload: payload as u64,
+            file,
+            flags: meta.flags,
+            bits: has(meta.time.is_some(), HAS_TIME) | has(meta.prev.is_some(), HAS_PREV),
         }
+    }
+
+    fn time(&self) -> Option<f64> {
+        (self.bits & HAS_TIME != 0).then_some(self.time)
     }
 }
 
@@ -188,7 +190,7 @@ impl Part {
             file: s.file as usize,
             offset: s.offset,
             len: super::format::record_len(optional, end - payload.0).unwrap_or(0),
-            time: has_time.then_some(s.time),
+            time: s.time(),
             prev: has_prev.then_some(s.prev),
             flags: s.flags,
             interpolated: s.bits & INTERPOLATED != 0,
@@ -453,32 +455,23 @@ impl Cand {
         }
     }
 
-    /// Takes what a scan found (`later`) into account, reading the times
-    /// of this candidate's records only when needed (a record that cannot
-    /// be read, or has no time, loses).
-    fn merge(&mut self, later: &Cand, reader: &LogReader, scratch: &mut Vec<u8>) {
+    /// Takes what a scan found for time `t` (`later`) into account, by
+    /// the rule of [`see`](Self::see), reading the times of this
+    /// candidate's records only when needed (a record whose time cannot be
+    /// read counts as the earliest).
+    fn merge(&mut self, later: &Cand, t: f64, reader: &LogReader, scratch: &mut Vec<u8>) {
         let mut time_of = |off: u64| time_at(reader, off, scratch).unwrap_or(f64::NEG_INFINITY);
         if later.best != NONE {
             if self.best != NONE && self.best_t.is_nan() {
                 self.best_t = time_of(self.best);
             }
-            if self.best == NONE
-                || later.best_t > self.best_t
-                || (later.best_t == self.best_t && later.best > self.best)
-            {
-                (self.best, self.best_t) = (later.best, later.best_t);
-            }
+            self.see(later.best, later.best_t, t);
         }
         if later.next != NONE {
             if self.next != NONE && self.next_t.is_nan() {
                 self.next_t = time_of(self.next);
             }
-            if self.next == NONE
-                || later.next_t < self.next_t
-                || (later.next_t == self.next_t && later.next < self.next)
-            {
-                (self.next, self.next_t) = (later.next, later.next_t);
-            }
+            self.see(later.next, later.next_t, t);
         }
     }
 }
@@ -573,7 +566,7 @@ impl Source<'_> {
                     }
                     while fix.next_if(|f| f.key < key).is_some() {}
                     if let Some(f) = fix.next_if(|f| f.key == key) {
-                        c.merge(f, reader, &mut scratch);
+                        c.merge(f, t, reader, &mut scratch);
                     }
                     out.push(c);
                 });
@@ -840,21 +833,20 @@ impl LogSet {
             query_threads()
         };
         let runs = key_runs(&sources, threads);
-        let parts = in_parallel(&runs, threads, |n, run| {
-            self.read_part(&sources, run, n as u32, t, linear)
+        let parts = in_parallel(&runs, threads, |_, run| {
+            self.read_part(&sources, run, t, linear)
         })?;
         Ok(State { time: t, parts })
     }
 
-    /// The entries of the keys at positions `run` of the `sources`, as
-    /// part `part` of a state: the candidates gathered a block of keys at
-    /// a time, each key's best record read once, from the map straight
-    /// into the part's payload buffer.
+    /// The entries of the keys at positions `run` of the `sources`, as a
+    /// part of a state: the candidates gathered a block of keys at a time,
+    /// each key's best record read once, from the map straight into the
+    /// part's payload buffer.
     fn read_part(
         &self,
         sources: &[Source],
         run: &[std::ops::Range<usize>],
-        part: u32,
         t: f64,
         linear: bool,
     ) -> Result<Part> {
@@ -884,17 +876,15 @@ impl LogSet {
             if sources.len() > 1 {
                 block.sort_by_key(|c| (c.key, c.file));
             }
-            self.read_block(&block, part, t, linear, keys, &mut out, &mut bufs)?;
+            self.read_block(&block, t, linear, keys, &mut out, &mut bufs)?;
         }
         Ok(out)
     }
 
     /// Adds the entries of `cands` (whole keys, sorted) to `out`.
-    #[allow(clippy::too_many_arguments)]
     fn read_block(
         &self,
         cands: &[Cand],
-        part: u32,
         t: f64,
         linear: bool,
         expect: usize,
@@ -906,7 +896,7 @@ impl LogSet {
         while i < cands.len() {
             let key = cands[i].key;
             let start = payloads.len();
-            let mut best: Option<(StateEntry, Rank)> = None;
+            let mut best: Option<(Slim, Rank)> = None;
             let mut next_t: Option<f64> = None;
             while i < cands.len() && cands[i].key == key {
                 let c = cands[i];
@@ -928,21 +918,7 @@ impl LogSet {
                             payloads.copy_within(mark.., start);
                             payloads.truncate(payloads.len() - (mark - start));
                         }
-                        best = Some((
-                            StateEntry {
-                                key,
-                                file: c.file as usize,
-                                offset: c.best,
-                                len: f.word0.len as u64,
-                                time: f.meta.time,
-                                prev: f.meta.prev,
-                                flags: f.meta.flags,
-                                interpolated: false,
-                                part,
-                                payload: (start, payloads.len()),
-                            },
-                            rank,
-                        ));
+                        best = Some((Slim::new(key, c.file, c.best, &f.meta, start), rank));
                     } else {
                         payloads.truncate(mark);
                     }
@@ -960,11 +936,11 @@ impl LogSet {
                 payloads.truncate(start);
                 continue;
             }
-            if let (true, Some(ta), Some(tb)) = (linear, e.time, next_t) {
+            if let (true, Some(ta), Some(tb)) = (linear, e.time(), next_t) {
                 interpolate(self.schema(), &mut payloads[start..], next_buf, ta, tb, t);
-                e.interpolated = true;
+                e.bits |= INTERPOLATED;
             }
-            entries.push(Slim::new(&e));
+            entries.push(e);
         }
         Ok(())
     }
