@@ -1289,6 +1289,10 @@ fn index_reports_keys_out_of_time_order_and_at_still_agrees() {
     assert_eq!(idx["indexes"][0]["unordered_keys"], 2, "{idx}");
     let text = run(&["index", p(&path)]).ok().stdout;
     assert!(text.contains("2 of 6 keys out of time order"), "{text}");
+    assert!(text.contains(": fresh "), "{text}");
+    let again = run(&["index", "--rebuild", "--json", p(&path)]).ok().json();
+    assert_eq!(again["indexes"][0]["action"], "rebuilt: asked", "{again}");
+    assert_eq!(again["indexes"][0]["unordered_keys"], 2, "{again}");
     for t in ["0.5", "0.75", "1.25", "9"] {
         let with = run(&["at", p(&path), "--time", t, "--json"]).ok().stdout;
         let without = run(&["at", p(&path), "--time", t, "--json", "--no-index"])

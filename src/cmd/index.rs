@@ -12,12 +12,15 @@ use super::{Exit, Outcome};
 ///
 /// The index (LOG.idx, or in --index-dir) holds each key's record offsets
 /// and time checkpoints. It is extended when the log has grown, rebuilt
-/// when it no longer matches, and never required: every query works
+/// when it no longer matches (or with --rebuild), and never required: every query works
 /// without it, only slower. The log itself is never changed.
 #[derive(clap::Args, Debug)]
 pub struct Args {
     #[command(flatten)]
     pub set: SetArgs,
+    /// Build every index anew, even one that seems to match the log
+    #[arg(long)]
+    pub rebuild: bool,
     /// Print one JSON object on stdout
     #[arg(long)]
     pub json: bool,
@@ -41,7 +44,11 @@ pub fn run(args: Args) -> Outcome {
         })
         .collect();
     let mut cb = |file: usize, done: u64, _all: u64| bar.set(done_before[file] + done);
-    let notes = set.build_indexes(Some(&mut cb))?;
+    let notes = if args.rebuild {
+        set.rebuild_indexes(Some(&mut cb))?
+    } else {
+        set.build_indexes(Some(&mut cb))?
+    };
     drop(bar);
     let mut out = Out::new();
     let mut rows = Vec::new();

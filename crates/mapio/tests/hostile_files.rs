@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 use mapio::array::{AtomicArray, DynArray};
 use mapio::log::format::{self, Flags, HEADER_LEN, Header, Kind, Word0};
-use mapio::log::{Index, IndexState, Log, LogOptions, LogReader, LogSet, Schema, SetOptions};
+use mapio::log::{
+    Index, IndexState, Interpolation, Log, LogOptions, LogReader, LogSet, Schema, SetOptions,
+};
 use std::sync::atomic::AtomicU64;
 
 fn record(key: Option<u64>, prev: Option<u64>, payload: &[u8]) -> Vec<u8> {
@@ -184,6 +186,56 @@ fn f8_f2_f3_f5_hostile_indexes_are_stale_not_trusted() {
             "{what}: {note}"
         );
     }
+}
+
+#[test]
+fn an_index_naming_a_record_of_another_key_is_an_error_not_an_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.log");
+    let log = LogOptions::new().create(&p).unwrap();
+    // Key i % 3 at time i: key 0 at 0, 3, 6, ...; key 1 at 1, 4, 7, ...
+    for i in 0..20u64 {
+        let e = mapio::log::Entry::new().key(i % 3).time(i as f64);
+        log.append(&e, b"payload").unwrap();
+    }
+    log.close().unwrap();
+    let reader = LogReader::open(&p).unwrap();
+    let ipath = Index::path_for(&p, None);
+    let mut b = Index::build(&reader, None).unwrap().encode();
+    // Key 0's fourth entry (time 9) made key 1's fourth (time 10): the
+    // list stays increasing and inside the log, so the index loads.
+    let n_keys = u64::from_le_bytes(b[56..64].try_into().unwrap()) as usize;
+    let starts_at = 128 + 8 * n_keys;
+    let entries_at = starts_at + 8 * (n_keys + 1);
+    let start1 = u64::from_le_bytes(b[starts_at + 8..starts_at + 16].try_into().unwrap());
+    let from = entries_at + 4 * (start1 as usize + 3);
+    b.copy_within(from..from + 4, entries_at + 4 * 3);
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&b[..124]), &b[128..]);
+    b[124..128].copy_from_slice(&crc.to_le_bytes());
+    std::fs::write(&ipath, &b).unwrap();
+    assert!(matches!(
+        Index::load(&reader, &ipath).unwrap(),
+        IndexState::Fresh(_)
+    ));
+    let mut set = LogSet::open(&p, &SetOptions::new()).unwrap();
+    let wrong = |e: mapio::Error| {
+        let m = e.to_string();
+        assert!(m.contains("under key 0, but it has key 1"), "{m}");
+        assert!(m.contains("mapio index --rebuild"), "{m}");
+    };
+    wrong(set.state_at(10.0, Interpolation::None).unwrap_err());
+    wrong(set.history(0).unwrap_err());
+    // Keys the crafted entry does not touch are still answered.
+    assert_eq!(set.history(2).unwrap().len(), 6);
+    // A plain update trusts it (it matches the log); a rebuild does not.
+    assert_eq!(set.build_indexes(None).unwrap(), ["fresh"]);
+    assert_eq!(set.rebuild_indexes(None).unwrap(), ["rebuilt: asked"]);
+    let state = set.state_at(10.0, Interpolation::None).unwrap();
+    let zero = state.entries().find(|e| e.key == 0).unwrap();
+    assert_eq!(zero.time, Some(9.0));
+    let scan = LogSet::open(&p, &SetOptions::new().no_index(true)).unwrap();
+    assert_eq!(state, scan.state_at(10.0, Interpolation::None).unwrap());
+    assert_eq!(set.history(0).unwrap().len(), 7);
 }
 
 #[test]

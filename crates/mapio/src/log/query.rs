@@ -59,6 +59,26 @@ struct Member {
     index_note: String,
 }
 
+impl Member {
+    /// That the record at `offset` (of key `found`) is one of `key`: an
+    /// index that names a record of another key does not belong to this
+    /// log (a record found by a scan always matches).
+    fn check_key(&self, offset: u64, found: Option<u64>, key: u64) -> Result<()> {
+        if found == Some(key) {
+            return Ok(());
+        }
+        let found = found.map_or("no key".to_string(), |k| format!("key {k}"));
+        Err(Error::corrupt(
+            &self.path,
+            offset,
+            format!(
+                "the index lists this record under key {key}, but it has {found}: \
+                 the index does not match the log (rebuild it: `mapio index --rebuild`)"
+            ),
+        ))
+    }
+}
+
 /// One log, or a set of logs written by the ranks of one run
 /// (`run_0000.log`, `run_0001.log`, ...), read as one: every query merges
 /// the files by key and time, and an object that moves between files (an
@@ -727,6 +747,24 @@ impl LogSet {
     /// returns what was done per file. `progress` gets `(file, done, all)`.
     pub fn build_indexes(
         &mut self,
+        progress: Option<&mut dyn FnMut(usize, u64, u64)>,
+    ) -> Result<Vec<String>> {
+        self.make_indexes(false, progress)
+    }
+
+    /// Builds every file's index anew from its log, even one that seems to
+    /// match (say, after a query found it naming records of other keys),
+    /// and saves it; returns what was done per file.
+    pub fn rebuild_indexes(
+        &mut self,
+        progress: Option<&mut dyn FnMut(usize, u64, u64)>,
+    ) -> Result<Vec<String>> {
+        self.make_indexes(true, progress)
+    }
+
+    fn make_indexes(
+        &mut self,
+        anew: bool,
         mut progress: Option<&mut dyn FnMut(usize, u64, u64)>,
     ) -> Result<Vec<String>> {
         let mut notes = Vec::new();
@@ -737,7 +775,13 @@ impl LogSet {
                     p(i, d, a)
                 }
             };
-            let (idx, what) = Index::update(&m.reader, &ipath, Some(&mut cb))?;
+            let (idx, what) = if anew {
+                let idx = Index::build(&m.reader, Some(&mut cb))?;
+                idx.save(&ipath)?;
+                (idx, "rebuilt: asked".to_string())
+            } else {
+                Index::update(&m.reader, &ipath, Some(&mut cb))?
+            };
             m.index_note = format!("{}", ipath.display());
             m.index = Some(idx);
             notes.push(what);
@@ -901,10 +945,15 @@ impl LogSet {
             while i < cands.len() && cands[i].key == key {
                 let c = cands[i];
                 i += 1;
-                let reader = &self.members[c.file as usize].reader;
+                let member = &self.members[c.file as usize];
+                let reader = &member.reader;
                 if c.best != NONE {
                     let mark = payloads.len();
                     let f = reader.read_found_append(c.best, payloads)?;
+                    if let Err(e) = member.check_key(c.best, f.meta.key, key) {
+                        payloads.truncate(mark);
+                        return Err(e);
+                    }
                     if mark == 0 {
                         // One payload seen: room for the rest at once.
                         payloads.reserve(
@@ -925,6 +974,7 @@ impl LogSet {
                 }
                 if linear && c.next != NONE {
                     let f = reader.read_found(c.next, buf)?;
+                    member.check_key(c.next, f.meta.key, key)?;
                     if next_t.is_none() || f.meta.time < next_t {
                         next_t = f.meta.time;
                         std::mem::swap(next_buf, buf);
@@ -971,10 +1021,9 @@ impl LogSet {
             offsets
                 .into_iter()
                 .map(|off| {
-                    Ok(Located {
-                        file: f,
-                        record: m.reader.read_at(off)?,
-                    })
+                    let record = m.reader.read_at(off)?;
+                    m.check_key(off, record.key, key)?;
+                    Ok(Located { file: f, record })
                 })
                 .collect::<Result<Vec<_>>>()
         })?;
