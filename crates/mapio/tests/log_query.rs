@@ -420,6 +420,72 @@ fn large_states_read_in_parallel_match_brute_force() {
     }
 }
 
+/// An index built while the log was written covers its first steps; the
+/// rest is scanned from the middle of the log, where two writers'
+/// disjoint key ranges (low keys and keys past 200,000) come interleaved.
+/// Every key's records past the index count, whichever key came first.
+#[test]
+fn index_of_a_live_log_and_keys_from_disjoint_ranges() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("run_0000.log");
+    let log = LogOptions::new()
+        .schema(schema())
+        .step(1 << 20)
+        .create(&p)
+        .unwrap();
+    let n = 20_000u64;
+    let step = |s: u64| {
+        for k in 0..n {
+            for key in [k, 200_000 + k] {
+                let x = (key + s) as f64;
+                log.append(
+                    &Entry::new().key(key).time(s as f64),
+                    &payload(x, -x, s as u32),
+                )
+                .unwrap();
+            }
+        }
+    };
+    step(0);
+    step(1);
+    // Indexed while the writer is live: the index covers steps 0 and 1.
+    let (idx, what) = Index::update(
+        &LogReader::open(&p).unwrap(),
+        &Index::path_for(&p, None),
+        None,
+    )
+    .unwrap();
+    assert_eq!((what.as_str(), idx.records()), ("built", 4 * n));
+    for s in 2..5 {
+        step(s);
+    }
+    log.close().unwrap();
+    let all = all_records(std::slice::from_ref(&p));
+    let set = LogSet::open(&p, &SetOptions::new()).unwrap();
+    assert_eq!(
+        set.index(0).map(Index::records),
+        Some(4 * n),
+        "the live index is used"
+    );
+    for t in [0.5, 1.0, 2.0, 3.5, 9.0] {
+        check_state(&set, &all, t);
+    }
+    for key in [0, 7, n - 1, 200_000, 200_000 + n - 1] {
+        let want: Vec<u64> = all
+            .iter()
+            .filter(|(_, r)| r.key == Some(key))
+            .map(|(_, r)| r.offset)
+            .collect();
+        let got: Vec<u64> = set
+            .history(key)
+            .unwrap()
+            .iter()
+            .map(|l| l.record.offset)
+            .collect();
+        assert_eq!((got.len(), &got), (5, &want), "history of key {key}");
+    }
+}
+
 #[test]
 fn index_extends_when_the_log_grows_and_detects_staleness() {
     let dir = tempfile::tempdir().unwrap();

@@ -327,7 +327,9 @@ type KeyMap<V> = std::collections::HashMap<u64, V, std::hash::BuildHasherDefault
 /// are usually dense: no hashing, and neighbours in the log are
 /// neighbours in memory), a hash map for the rest. The table grows only
 /// while it stays within a few times the keys actually seen, so a stray
-/// huge key cannot make it allocate much.
+/// huge key cannot make it allocate much. Every key below the table's
+/// length is in the table (when it grows, the keys it now covers move in
+/// from the map), so a key has one candidate, whatever order keys come in.
 #[derive(Default)]
 struct Scratch {
     dense: Vec<Cand>,
@@ -341,27 +343,44 @@ impl Scratch {
     fn slot(&mut self, key: u64, file: usize) -> &mut Cand {
         let fresh = Cand::new(key, file);
         let room = 4 * self.used + (1 << 16);
-        if let Ok(k) = usize::try_from(key) {
-            if k < room && key != Self::EMPTY {
-                if k >= self.dense.len() {
-                    let n = (k + 1).max(self.dense.len() * 2).min(room);
-                    self.dense.resize(
-                        n,
-                        Cand {
-                            key: Self::EMPTY,
-                            ..fresh
-                        },
-                    );
-                }
-                let c = &mut self.dense[k];
-                if c.key == Self::EMPTY {
-                    *c = fresh;
-                    self.used += 1;
-                }
-                return c;
-            }
+        let Some(k) = usize::try_from(key)
+            .ok()
+            .filter(|&k| k < self.dense.len() || (k < room && key != Self::EMPTY))
+        else {
+            return self.sparse.entry(key).or_insert(fresh);
+        };
+        if k >= self.dense.len() {
+            self.grow((k + 1).max(self.dense.len() * 2).min(room), file);
         }
-        self.sparse.entry(key).or_insert(fresh)
+        let c = &mut self.dense[k];
+        if c.key == Self::EMPTY {
+            *c = fresh;
+            self.used += 1;
+        }
+        c
+    }
+
+    /// Makes the table `n` long, moving in the keys below `n` from the map.
+    fn grow(&mut self, n: usize, file: usize) {
+        let empty = Cand {
+            key: Self::EMPTY,
+            ..Cand::new(0, file)
+        };
+        self.dense.resize(n, empty);
+        if self.sparse.is_empty() {
+            return;
+        }
+        let dense = &mut self.dense;
+        let mut moved = 0;
+        self.sparse.retain(|&key, c| match usize::try_from(key) {
+            Ok(k) if k < n => {
+                dense[k] = *c;
+                moved += 1;
+                false
+            }
+            _ => true,
+        });
+        self.used += moved;
     }
 
     fn drain_into(self, out: &mut Vec<Cand>) {
@@ -1275,6 +1294,44 @@ mod tests {
             }
         }
         assert!(key_runs(&[], 3).is_empty());
+    }
+
+    /// A key seen first while it is too large for the flat table, then
+    /// again after the table grew past it, keeps one candidate (a scan
+    /// that starts mid-log, or ranks writing disjoint key ranges, see keys
+    /// in such an order).
+    #[test]
+    fn scratch_keeps_one_candidate_per_key_in_any_order() {
+        let mut s = Scratch::default();
+        let mut expect = std::collections::BTreeMap::new();
+        let mut see = |s: &mut Scratch, key: u64, off: u64| {
+            s.slot(key, 0).see(off, off as f64, f64::INFINITY);
+            expect.insert(key, off);
+        };
+        let mut off = 0;
+        // Large keys first (beyond the table), then the small keys that
+        // make it grow past them, then the large keys again.
+        for round in 0..3 {
+            for key in (300_000..300_100).chain([u64::MAX - 1]) {
+                off += 8;
+                see(&mut s, key, off);
+            }
+            if round == 0 {
+                for key in 0..100_000 {
+                    off += 8;
+                    see(&mut s, key, off);
+                }
+            }
+        }
+        assert!(
+            s.dense.len() > 300_100,
+            "the table grew past the large keys"
+        );
+        let mut out = Vec::new();
+        s.drain_into(&mut out);
+        out.sort_by_key(|c| c.key);
+        let got: Vec<(u64, u64)> = out.iter().map(|c| (c.key, c.best)).collect();
+        assert_eq!(got, expect.into_iter().collect::<Vec<_>>());
     }
 
     #[test]
