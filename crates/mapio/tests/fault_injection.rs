@@ -284,3 +284,42 @@ fn index_saves_are_all_or_nothing() {
     println!("SCORE faults={fired} area=index");
     assert!(fired >= 3);
 }
+
+/// A filesystem without room for a whole allocation step: the step is
+/// halved until an allocation fits, and stays smaller, so a nearly full
+/// disk costs a few failed `fallocate` calls, not one (or two) an append.
+#[test]
+fn a_disk_without_room_for_a_step_halves_it() {
+    const STEP: u64 = 1 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.log");
+    let log = LogOptions::new()
+        .step(STEP)
+        .background_allocation(false)
+        .create(&path)
+        .unwrap();
+    let header = std::fs::metadata(&path).unwrap().len() - STEP;
+    let size = || std::fs::metadata(&path).unwrap().len() - header;
+    let payload = [7u8; 1000];
+    // Appends until the records reach `end` bytes past the header.
+    let fill_to = |end: u64| {
+        while log.tail() < header + end {
+            log.append(&Entry::new(), &payload).unwrap();
+        }
+    };
+    fill_to(STEP - 2000);
+    assert_eq!(size(), STEP);
+    // No room for 1 MiB, nor for 512 KiB: 256 KiB fits.
+    fault::clear();
+    fault::inject(Op::Fallocate, libc::ENOSPC, 0, 2);
+    fill_to(STEP + 1);
+    assert_eq!(fault::hits(), 2, "both faults fired");
+    fault::clear();
+    assert_eq!(size(), STEP + STEP / 4);
+    // The next allocation takes the smaller step at once.
+    fill_to(STEP + STEP / 4 + 1);
+    assert_eq!(size(), STEP + STEP / 2);
+    log.close().unwrap();
+    let scan = LogReader::open(&path).unwrap().scan();
+    assert!(scan.damaged.is_empty() && scan.holes.is_empty(), "{scan:?}");
+}

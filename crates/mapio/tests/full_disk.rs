@@ -108,12 +108,29 @@ fn child_create(dir: &Path) {
     let e = Array::<f64>::create_npy(&path, &[512, 1024]).expect_err("a 4 MiB array fits");
     assert_no_space(&e, &path, "Array::create_npy(4 MiB)");
 
+    // The default first allocation step is 64 MiB: with less room, a log
+    // starts with half a step, or a quarter, ... (then fills the room).
     let path = dir.join("big.log");
-    // The default first allocation step is 64 MiB.
-    match Log::create(&path) {
-        Err(e) => assert_no_space(&e, &path, "Log::create (64 MiB step)"),
-        Ok(_) => panic!("a log with a 64 MiB first step fits"),
-    }
+    let log = Log::create(&path).expect("a log on a small disk");
+    let mut n = 0u64;
+    let err = loop {
+        match log.append(&Entry::new().key(n), &payload(n)) {
+            Ok(_) => n += 1,
+            Err(e) => break e,
+        }
+    };
+    assert_no_space(&err, &path, "Log::append (default step)");
+    log.sync().expect("sync the full log");
+    drop(log);
+    let len = std::fs::metadata(&path).expect("stat").len();
+    let recs = LogReader::open(&path).expect("open").records().count() as u64;
+    assert_eq!(recs, n, "records whose append returned Ok");
+    // Steps halve down to 64 KiB: the room is used up to the last step.
+    assert!(
+        len + 2 * 64 * 1024 >= MIB,
+        "{n} records in {len} bytes: the log stopped short of the room"
+    );
+    std::fs::remove_file(&path).expect("rm");
     report("create", "nospace");
 }
 

@@ -153,7 +153,12 @@ impl LogOptions {
         self
     }
 
-    /// Bytes allocated (`fallocate`) at a time ahead of the writers.
+    /// Bytes allocated (`fallocate`) at a time ahead of the writers
+    /// (default 64 MiB). Where the filesystem has no room for a whole
+    /// step, the log takes half, a quarter, ... (down to 64 KiB, then what
+    /// a record needs), and keeps the smaller step: a nearly full disk
+    /// fills up to its last bytes, then appends fail with
+    /// [`Error::NoSpace`](crate::Error::NoSpace).
     pub fn step(mut self, bytes: u64) -> Self {
         self.step = bytes.max(4096);
         self
@@ -299,7 +304,10 @@ pub(crate) struct Inner {
     header: Header,
     allocated: AtomicU64,
     capacity: u64,
-    step: u64,
+    /// The allocation step: the configured one, halved each time the
+    /// filesystem has no room for a whole step (a nearly full disk then
+    /// costs a few failed `fallocate` calls, not one per append).
+    step: AtomicU64,
     grow: Mutex<()>,
     /// A flush failed: the log is poisoned (FORMAT.md 1.7).
     failed: OnceLock<String>,
@@ -339,6 +347,9 @@ enum Prefault {
 
 /// How far ahead of the tail pages are faulted in.
 const PREFAULT_WINDOW: u64 = 8 << 20;
+/// The smallest step a nearly full disk halves the allocation step to
+/// (below it, a writer allocates just what its record needs).
+const MIN_STEP: u64 = 64 << 10;
 
 /// How far the writers may get ahead of the committed prefix the
 /// background thread has walked before they wake it.
@@ -410,10 +421,22 @@ impl Inner {
             }
             return Err(Error::invalid(format!("{}: {why}", self.path.display())));
         }
-        let target = end.max(have + self.step).min(self.capacity);
-        let r = match self.map.grow(target) {
-            Err(e) if e.is_no_space() && target > end && needed => self.map.grow(end).map(|_| end),
-            r => r.map(|_| target),
+        // No room for a whole step: half a step, and so on down to what
+        // the reservation needs (a writer's); smaller steps from then on.
+        let mut step = self.step.load(Ordering::Relaxed);
+        let r = loop {
+            let target = end.max(have + step).min(self.capacity);
+            match self.map.grow(target) {
+                Err(e) if e.is_no_space() && target > end && needed => {
+                    let half = step / 2;
+                    if half < MIN_STEP || have + half <= end {
+                        break self.map.grow(end).map(|_| end);
+                    }
+                    step = half;
+                    self.step.store(step, Ordering::Relaxed);
+                }
+                r => break r.map(|_| target),
+            }
         };
         match r {
             Ok(now) => {
@@ -436,7 +459,8 @@ impl Inner {
     }
 
     fn request_background(&self, end: u64) {
-        let need_space = end + self.step / 2 > self.allocated.load(Ordering::Relaxed);
+        let step = self.step.load(Ordering::Relaxed);
+        let need_space = end + step / 2 > self.allocated.load(Ordering::Relaxed);
         let need_pages = self.prefault != Prefault::Off
             && end + PREFAULT_WINDOW / 2 > self.prefaulted.load(Ordering::Relaxed);
         let need_walk = end > self.walked.load(Ordering::Relaxed) + COMMIT_WALK_STEP;
@@ -463,14 +487,15 @@ impl Inner {
             }
             let tail = self.tail();
             let have = self.allocated.load(Ordering::Acquire);
+            let step = self.step.load(Ordering::Relaxed);
             // Errors surface to the writer that needs the space.
             let ok = self.failed.get().is_none() && self.full.get().is_none();
             if ok
                 && !self.bg_failed.load(Ordering::Relaxed)
                 && have < self.capacity
-                && tail + self.step / 2 > have
+                && tail + step / 2 > have
             {
-                let _ = self.allocate_to(have + self.step, false);
+                let _ = self.allocate_to(have + step, false);
             }
             if ok && self.prefault != Prefault::Off {
                 // Take the page faults (and the kernel's zeroing of new
@@ -659,11 +684,20 @@ impl Log {
     }
 
     fn create_with(opts: &LogOptions, path: &Path) -> Result<Log> {
-        let initial = HEADER_LEN + opts.step;
-        let map = opts
-            .map_options(Mode::Create)
-            .len(initial.min(opts.reserve.max(HEADER_LEN)))
-            .open_shared_exclusive(path)?;
+        // No room for a whole first step: half a step, and so on (a
+        // failed create leaves no file behind).
+        let mut step = opts.step;
+        let map = loop {
+            let initial = HEADER_LEN + step;
+            match opts
+                .map_options(Mode::Create)
+                .len(initial.min(opts.reserve.max(HEADER_LEN)))
+                .open_shared_exclusive(path)
+            {
+                Err(e) if e.is_no_space() && step / 2 >= MIN_STEP => step /= 2,
+                r => break r?,
+            }
+        };
         let header = Header::new(opts.schema.clone(), now_ns());
         let mut page = header.encode();
         let allocated = map.len() as u64;
@@ -674,7 +708,7 @@ impl Log {
         if opts.durable {
             map.flush_range(0, HEADER_LEN as usize)?;
         }
-        Self::start(
+        let log = Self::start(
             opts,
             map,
             path,
@@ -682,7 +716,9 @@ impl Log {
             HEADER_LEN,
             allocated,
             Keys::new(opts.dense_keys),
-        )
+        )?;
+        log.inner.step.store(step, Ordering::Relaxed);
+        Ok(log)
     }
 
     fn open_with(opts: &LogOptions, path: &Path) -> Result<(Log, ScanReport)> {
@@ -765,7 +801,7 @@ impl Log {
             header,
             allocated: AtomicU64::new(allocated),
             capacity,
-            step: opts.step,
+            step: AtomicU64::new(opts.step),
             grow: Mutex::new(()),
             failed: OnceLock::new(),
             full: OnceLock::new(),
