@@ -1270,6 +1270,57 @@ fn json_mode_keeps_stdout_pure() {
 /// A log where some keys were written late (an earlier time after a later
 /// one): `mapio index` says how many, and `mapio at` through the index
 /// answers as a scan does.
+/// A FIFO (or a device) given for a file is refused at once: opening a
+/// FIFO for reading would wait for a writer forever.
+#[test]
+fn a_fifo_is_refused_not_waited_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("pipe.log");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let commands: [&[&str]; 9] = [
+        &["info"],
+        &["cat"],
+        &["verify"],
+        &["recover"],
+        &["tail"],
+        &["tail", "-f"],
+        &["index"],
+        &["at", "--time", "1"],
+        &["history", "--key", "1"],
+    ];
+    for args in commands {
+        let mut child = mapio()
+            .args(args)
+            .arg(&fifo)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if std::time::Instant::now() > deadline {
+                child.kill().unwrap();
+                panic!("mapio {args:?} on a FIFO is still waiting after 20 s");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        assert_eq!(status.code(), Some(6), "{args:?}: {err}");
+        assert!(
+            err.contains("not a regular file") && err.contains("pipe.log"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
 #[test]
 fn index_reports_keys_out_of_time_order_and_at_still_agrees() {
     let dir = tempfile::tempdir().unwrap();

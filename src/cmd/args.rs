@@ -196,6 +196,18 @@ pub fn io_error(path: &Path, op: &'static str, source: std::io::Error) -> anyhow
 
 /// Reads the first bytes of `path` to tell a `.npy` file and a log apart.
 pub fn sniff(path: &Path) -> anyhow::Result<Sniffed> {
+    // A FIFO would block the open (and a device read forever): only
+    // regular files are opened, as the library maps only those.
+    let meta = std::fs::metadata(path).map_err(|e| io_error(path, "open", e))?;
+    if !meta.is_file() {
+        let what = if meta.is_dir() {
+            "is a directory, not a regular file"
+        } else {
+            "is not a regular file (mapio maps regular files only)"
+        };
+        let e = std::io::Error::new(std::io::ErrorKind::InvalidInput, what);
+        return Err(io_error(path, "open", e));
+    }
     let mut f = File::open(path).map_err(|e| io_error(path, "open", e))?;
     let mut head = [0u8; 8];
     let mut n = 0;
