@@ -1270,6 +1270,52 @@ fn json_mode_keeps_stdout_pure() {
 /// A log where some keys were written late (an earlier time after a later
 /// one): `mapio index` says how many, and `mapio at` through the index
 /// answers as a scan does.
+/// `cat --key` shows every intact record of the key when a record of its
+/// chain was damaged (and after `recover` turned it into padding), and
+/// says the chain is broken.
+#[test]
+fn cat_key_survives_a_damaged_record_of_the_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("d.log");
+    let log = options().create(&path).unwrap();
+    let mut of_seven = Vec::new();
+    for step in 0..4 {
+        for key in 0..10 {
+            let off = append(&log, key, step);
+            if key == 7 {
+                of_seven.push(off);
+            }
+        }
+    }
+    log.close().unwrap();
+    // Damage key 7's second record (one byte of its payload).
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[of_seven[1] as usize + 40] ^= 0xff;
+    std::fs::write(&path, &bytes).unwrap();
+    for when in ["damaged", "recovered"] {
+        if when == "recovered" {
+            run(&["recover", p(&path)]).ok();
+        }
+        let r = run(&["cat", "--json", "--key", "7", p(&path)]);
+        assert_eq!(r.code, Some(0), "{when}: {}", r.stderr);
+        let offsets: Vec<u64> = r
+            .json_lines()
+            .iter()
+            .map(|v| v["offset"].as_u64().unwrap())
+            .collect();
+        assert_eq!(offsets, [of_seven[0], of_seven[2], of_seven[3]], "{when}");
+        let at = of_seven[2].to_string();
+        assert!(
+            r.stderr.contains("broken at offset") && r.stderr.contains(&at),
+            "{when}: {}",
+            r.stderr
+        );
+    }
+    // An intact key: no warning.
+    let r = run(&["cat", "--key", "6", p(&path)]).ok();
+    assert_eq!((r.stdout.lines().count(), r.stderr.as_str()), (4, ""));
+}
+
 /// A FIFO (or a device) given for a file is refused at once: opening a
 /// FIFO for reading would wait for a writer forever.
 #[test]

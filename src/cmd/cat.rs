@@ -29,7 +29,7 @@ pub struct Args {
     /// (negative counts from the end), or one index N
     #[arg(long, value_name = "START:STOP", value_parser = parse_slice, allow_hyphen_values = true)]
     pub slice: Option<Slice>,
-    /// Logs: only this key's history, oldest first
+    /// Logs: only this key's records, in file order (its history)
     #[arg(long, value_name = "K")]
     pub key: Option<u64>,
     /// Logs: start at this record offset
@@ -106,9 +106,27 @@ fn cat_log(out: &mut Out, r: &LogReader, args: &Args) -> anyhow::Result<()> {
     let limit = args.limit.unwrap_or(usize::MAX);
     let from = args.from.unwrap_or(0);
     if let Some(key) = args.key {
-        let history = r.history(key)?;
-        for rec in history.iter().filter(|rec| rec.offset >= from).take(limit) {
-            print_record(out, rec, schema, args.json)?;
+        // Every intact record of the key, found by a scan (not by walking
+        // the chain, which a damaged or recovered-over record breaks); a
+        // broken link is reported, not fatal.
+        let mut last = None;
+        let mut broken = None;
+        let records = r.records().filter(|rec| rec.key == Some(key));
+        for rec in records.filter(|rec| rec.offset >= from).take(limit) {
+            // A record with a link must link to the one shown before it
+            // (the first, to none), unless --from cut the chain.
+            let linked = rec.prev.is_some() && !(last.is_none() && args.from.is_some());
+            if broken.is_none() && linked && rec.prev_offset() != last {
+                broken = Some(rec.offset);
+            }
+            last = Some(rec.offset);
+            print_record(out, &rec, schema, args.json)?;
+        }
+        if let Some(at) = broken {
+            eprintln!(
+                "mapio: warning: key {key}'s history chain is broken at offset {at} (a record \
+                 it links to is missing or damaged); every intact record of the key is shown"
+            );
         }
     } else {
         let records = match args.from {
