@@ -1025,6 +1025,39 @@ fn verify_detects_damage_and_recover_repairs_it() {
     assert!(text.contains("already clean"), "{text}");
 }
 
+/// A log closed while a reader had it open keeps its allocated space
+/// past the end record (truncating would fault the reader); `recover`
+/// truncates it, losing nothing, and then finds it clean.
+#[test]
+fn recover_truncates_a_clean_log_left_at_its_allocated_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("slack.log");
+    let log = options().create(&path).unwrap();
+    for key in 0..20 {
+        append(&log, key, 0);
+    }
+    let reader = mapio::log::LogReader::open(&path).unwrap();
+    log.close().unwrap();
+    drop(reader);
+    let size = || std::fs::metadata(&path).unwrap().len();
+    assert!(size() >= 1 << 20, "closed with a reader: {} bytes", size());
+    let rec = run(&["recover", "--json", p(&path)]).ok().json();
+    assert_eq!(
+        (rec["records"].as_u64(), rec["changed"].as_bool()),
+        (Some(20), Some(true)),
+        "{rec}"
+    );
+    let v = run(&["verify", "--json", p(&path)]).ok().json();
+    assert_eq!(
+        (v["records"].as_u64(), v["clean"].as_bool()),
+        (Some(20), Some(true)),
+        "{v}"
+    );
+    assert!(size() < 1 << 16, "after recover: {} bytes", size());
+    let text = run(&["recover", p(&path)]).ok().stdout;
+    assert!(text.contains("already clean"), "{text}");
+}
+
 #[test]
 fn recover_stop_at_damage_drops_the_rest() {
     let dir = tempfile::tempdir().unwrap();

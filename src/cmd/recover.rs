@@ -41,8 +41,15 @@ pub fn run(args: Args) -> Outcome {
         (scan, r.closed_cleanly())
     };
     let (scan, closed) = before;
-    let already_clean =
-        closed && scan.clean && !scan.live && scan.holes.is_empty() && scan.damaged.is_empty();
+    // A clean log closed while another process had it open keeps its
+    // allocated space past the end record: recovery truncates it.
+    let past_end = scan.file_size > scan.end_offset.next_multiple_of(4096);
+    let already_clean = closed
+        && scan.clean
+        && !scan.live
+        && scan.holes.is_empty()
+        && scan.damaged.is_empty()
+        && !past_end;
     let (report, changed) = if already_clean {
         (scan.clone(), false)
     } else {
