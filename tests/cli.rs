@@ -1349,6 +1349,31 @@ fn cat_key_survives_a_damaged_record_of_the_chain() {
     assert_eq!((r.stdout.lines().count(), r.stderr.as_str()), (4, ""));
 }
 
+/// A `.npy` file given to a command that reads logs is named for what it
+/// is (a usage error), not reported as a corrupt log.
+#[test]
+fn log_commands_say_a_npy_file_is_not_a_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let npy = dir.path().join("data.npy");
+    run(&["create", p(&npy), "--dtype", "f8", "--shape", "4"]).ok();
+    let out = dir.path().join("out");
+    let commands: [&[&str]; 4] = [
+        &["at", "--time", "1"],
+        &["history", "--key", "1"],
+        &["index"],
+        &["export", "--out", p(&out)],
+    ];
+    for args in commands {
+        let r = mapio().args(args).arg(&npy).output().unwrap();
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert_eq!(r.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("data.npy: a .npy array, not a log"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
 /// A FIFO (or a device) given for a file is refused at once: opening a
 /// FIFO for reading would wait for a writer forever.
 #[test]

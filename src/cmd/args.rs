@@ -274,14 +274,21 @@ pub fn open_any(path: &Path, raw: &RawLayout) -> anyhow::Result<Opened> {
     }
 }
 
-/// Opens `path` as a log, with a usage error for a `.npy` file.
-pub fn open_log(path: &Path, what: &str) -> anyhow::Result<LogReader> {
+/// A usage error if `path` is a `.npy` file given where `what` wants a
+/// log (the log reader would call it a corrupt log).
+pub fn refuse_npy(path: &Path, what: &str) -> anyhow::Result<()> {
     if sniff(path)? == Sniffed::Npy {
         return Err(usage(format!(
             "{}: a .npy array, not a log; {what} works on mapio logs",
             path.display()
         )));
     }
+    Ok(())
+}
+
+/// Opens `path` as a log, with a usage error for a `.npy` file.
+pub fn open_log(path: &Path, what: &str) -> anyhow::Result<LogReader> {
+    refuse_npy(path, what)?;
     Ok(LogReader::open(path)?)
 }
 

@@ -23,6 +23,9 @@ pub struct SetArgs {
 impl SetArgs {
     /// Opens the set.
     pub fn open(&self) -> anyhow::Result<LogSet> {
+        if self.logs.is_file() {
+            super::args::refuse_npy(&self.logs, "this command")?;
+        }
         let mut o = SetOptions::new().no_index(self.no_index);
         if let Some(d) = &self.index_dir {
             o = o.index_dir(d);

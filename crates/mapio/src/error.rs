@@ -74,8 +74,8 @@ pub enum Error {
 
     /// Another process holds a lock that conflicts with the one needed.
     #[error(
-        "{}: locked by another process: cannot take {wanted}; close the other user, or wait \
-         for it (OpenOptions::wait in the library)",
+        "{}: locked by another process: cannot take {wanted}; close the other user, or try \
+         again when it is done",
         path.display()
     )]
     Locked {

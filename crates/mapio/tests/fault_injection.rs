@@ -268,7 +268,9 @@ fn index_saves_are_all_or_nothing() {
                 break;
             }
             fired += 1;
-            assert!(r.is_err(), "{op:?} fired but save succeeded");
+            let e = r.expect_err("a fault fired but save succeeded");
+            // The error names the index, not the temporary file.
+            assert_eq!(e.path(), Some(ipath.as_path()), "{op:?}: {e}");
             // Nothing half-written is ever taken for an index.
             assert!(
                 matches!(Index::load(&reader, &ipath).unwrap(), IndexState::Missing),

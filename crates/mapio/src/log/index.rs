@@ -793,9 +793,29 @@ impl Index {
             f.close()?;
             std::fs::rename(&tmp, path).map_err(|e| Error::io(path, "rename", e))
         };
-        // All or nothing: a failure leaves no temporary file behind.
-        write().inspect_err(|_| {
+        // All or nothing: a failure leaves no temporary file behind, and
+        // the error names the index, not the temporary file.
+        write().map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
+            match e {
+                Error::Io { op, source, .. } => Error::Io {
+                    path: path.to_path_buf(),
+                    op,
+                    source,
+                },
+                Error::NoSpace {
+                    offset,
+                    requested,
+                    source,
+                    ..
+                } => Error::NoSpace {
+                    path: path.to_path_buf(),
+                    offset,
+                    requested,
+                    source,
+                },
+                e => e,
+            }
         })
     }
 
