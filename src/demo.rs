@@ -15,26 +15,38 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use mapio::array::DType;
+use mapio::log::Index;
 use mapio::log::{Entry, Flags, FollowOptions, Log, LogOptions, LogReader, Schema};
 use serde_json::json;
+
+use crate::cmd::args::{Sniffed, sniff};
+use crate::cmd::usage;
 
 /// Options of `mapio demo`.
 #[derive(Clone, Debug, clap::Args)]
 pub struct DemoArgs {
-    /// Where to write the log (default: a temporary file, removed at the end).
+    /// Where to write the log (default: a temporary file, removed at the
+    /// end). An existing file there is overwritten only if it is a mapio
+    /// log (or empty); anything else needs --force.
     #[arg(long)]
     pub log: Option<PathBuf>,
-    /// Writer threads.
-    #[arg(long, default_value_t = 2)]
+    /// Overwrite what is at --log even if it is not a mapio log; with
+    /// --ranks, remove the run_NNNN.log files (and their .idx) of an
+    /// earlier run with more ranks.
+    #[arg(long, short = 'f')]
+    pub force: bool,
+    /// Writer threads (1 to 1024).
+    #[arg(long, default_value_t = 2, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=MAX_THREADS))]
     pub threads: usize,
-    /// Particles.
-    #[arg(long, default_value_t = 50_000)]
+    /// Particles (1 to 10^9, and as many as fit in memory).
+    #[arg(long, default_value_t = 50_000, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=MAX_PARTICLES))]
     pub particles: usize,
-    /// Simulation steps; every particle is logged at every step.
-    #[arg(long, default_value_t = 40)]
+    /// Simulation steps (1 to 10^9); every particle is logged at every step.
+    #[arg(long, default_value_t = 40, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=MAX_STEPS))]
     pub steps: usize,
-    /// Make the log durable (`sync`) every K steps.
-    #[arg(long, default_value_t = 10)]
+    /// Make the log durable (`sync`) every K steps (0: only when it is
+    /// closed at the end).
+    #[arg(long, default_value_t = 10, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=MAX_STEPS))]
     pub sync_every: usize,
     /// Do not start the second process that follows the log live.
     #[arg(long)]
@@ -45,13 +57,22 @@ pub struct DemoArgs {
     /// One JSON object per line on stdout instead of text.
     #[arg(long)]
     pub json: bool,
-    /// Run N writer processes, one log each (`run_0000.log`, ...; `--log`
-    /// is then a directory), the way an MPI code writes one log per rank.
-    /// Particles move between ranks as they orbit: an EXIT record in one
-    /// log, an ENTER record in the other.
-    #[arg(long, default_value_t = 1)]
+    /// Run N writer processes (1 to 1024), one log each (`run_0000.log`,
+    /// ...; `--log` is then a directory), the way an MPI code writes one
+    /// log per rank. Particles move between ranks as they orbit: an EXIT
+    /// record in one log, an ENTER record in the other.
+    #[arg(long, default_value_t = 1, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=MAX_RANKS))]
     pub ranks: usize,
 }
+
+/// The largest `--threads`.
+const MAX_THREADS: u64 = 1024;
+/// The largest `--ranks` (writer processes; `run_NNNN.log` keeps 4 digits).
+const MAX_RANKS: u64 = 1024;
+/// The largest `--particles` (memory is checked too: [`check_sizes`]).
+const MAX_PARTICLES: u64 = 1_000_000_000;
+/// The largest `--steps` and `--sync-every`.
+const MAX_STEPS: u64 = 1_000_000_000;
 
 /// Options of the hidden `mapio demo-rank` (one rank of `demo --ranks`).
 #[derive(Clone, Debug, clap::Args)]
@@ -253,19 +274,26 @@ fn spawn_follower(log: &Path) -> Result<Child> {
 
 /// Runs `mapio demo`.
 pub fn run(args: &DemoArgs) -> Result<i32> {
+    check_sizes(args)?;
     if args.ranks > 1 {
         return run_ranks(args);
     }
-    let dir = tempfile_dir()?;
+    if let Some(p) = &args.log {
+        check_overwrite(p, args.force)?;
+    }
+    // The temporary log (without --log) and the comparison run's file;
+    // removed when `dir` is dropped, whatever happens.
+    let dir = TempDir::new()?;
     let (path, keep) = match &args.log {
         Some(p) => (p.clone(), true),
-        None => (dir.join("mapio-demo.log"), false),
+        None => (dir.path().join("mapio-demo.log"), false),
     };
     let log = LogOptions::new()
         .schema(schema()?)
         .dense_keys(args.particles)
         .create(&path)?;
-    let record_len = 16 + 24 + PAYLOAD as u64;
+    remove_stale_index(&path);
+    let record_len = RECORD_BYTES;
     if !args.json {
         println!(
             "mapio demo: {} particles x {} steps, {} writer threads -> {}",
@@ -292,7 +320,10 @@ pub fn run(args: &DemoArgs) -> Result<i32> {
                 };
                 let mut s = stats.lock().unwrap_or_else(|e| e.into_inner());
                 s.records = v["records"].as_u64().unwrap_or(s.records);
-                if let Some(lag) = v["lag_bytes"].as_u64() {
+                // Only a progress report measures the lag: the final one
+                // is sent once the writers are done.
+                let lag = v["lag_bytes"].as_u64().filter(|_| v["event"] == "progress");
+                if let Some(lag) = lag {
                     s.max_lag_bytes = s.max_lag_bytes.max(lag);
                     s.lag_sum += lag as f64;
                     s.samples += 1;
@@ -310,14 +341,23 @@ pub fn run(args: &DemoArgs) -> Result<i32> {
             let t = Instant::now();
             let offset = log.sync()?;
             let ms = t.elapsed().as_secs_f64() * 1e3;
-            let lag = stats.lock().map(|s| s.records).unwrap_or(0);
+            let (lag, reports) = stats
+                .lock()
+                .map(|s| (s.records, s.samples))
+                .unwrap_or((0, 0));
+            let follower = if args.no_follow {
+                String::new()
+            } else if reports == 0 {
+                ", no follower report yet".to_string()
+            } else {
+                format!(", follower has read {lag}")
+            };
             emit(
                 args.json,
                 json!({"event": "synced", "step": step + 1, "records": records, "offset": offset,
                        "sync_ms": ms, "follower_records": lag}),
                 format!(
-                    "  step {:>4}: {records} records, durable up to byte {offset} (sync {ms:.1} ms, \
-                     follower has read {lag})",
+                    "  step {:>4}: {records} records, durable up to byte {offset} (sync {ms:.1} ms{follower})",
                     step + 1
                 ),
             );
@@ -349,19 +389,14 @@ pub fn run(args: &DemoArgs) -> Result<i32> {
             let _ = t.join();
         }
     }
+    // The lag (max, mean) is reported only when the follower measured it
+    // at least twice while the writers ran.
     let fstats = stats
         .lock()
         .map(|s| {
-            (
-                s.records,
-                s.max_lag_bytes,
-                if s.samples > 0 {
-                    s.lag_sum / s.samples as f64
-                } else {
-                    0.0
-                },
-                s.done,
-            )
+            let lag = (s.samples >= MIN_LAG_SAMPLES)
+                .then(|| (s.max_lag_bytes, s.lag_sum / s.samples as f64));
+            (s.records, lag, s.samples, s.done)
         })
         .unwrap_or_default();
 
@@ -369,7 +404,7 @@ pub fn run(args: &DemoArgs) -> Result<i32> {
     let compare = if args.no_compare {
         None
     } else {
-        let cmp_path = dir.join("mapio-demo-bufwriter.bin");
+        let cmp_path = dir.path().join("mapio-demo-bufwriter.bin");
         let f = File::create(&cmp_path)?;
         let sink = Buffered(Mutex::new(BufWriter::with_capacity(1 << 20, f)));
         let r = simulate(args, &sink, |step, _| {
@@ -402,7 +437,8 @@ pub fn run(args: &DemoArgs) -> Result<i32> {
         "mb_per_s": mb / run.seconds,
         "threads": args.threads,
         "follower": if args.no_follow { serde_json::Value::Null } else {
-            json!({"records": fstats.0, "max_lag_bytes": fstats.1, "mean_lag_bytes": fstats.2,
+            json!({"records": fstats.0, "max_lag_bytes": fstats.1.map(|l| l.0),
+                   "mean_lag_bytes": fstats.1.map(|l| l.1), "lag_samples": fstats.2,
                    "saw_end": fstats.3, "ok": follower_ok})
         },
         "bufwriter": compare.as_ref().map(|c| json!({
@@ -423,11 +459,24 @@ pub fn run(args: &DemoArgs) -> Result<i32> {
             mb / run.seconds
         );
         if !args.no_follow {
+            let lag = match fstats.1 {
+                Some((max, mean)) => format!(
+                    "lag max {:.1} MB, mean {:.1} MB ({} measurements)",
+                    max as f64 / 1e6,
+                    mean / 1e6,
+                    fstats.2
+                ),
+                None => format!(
+                    "lag not measured ({} measurement{}): the run was shorter than the follower's \
+                     report interval ({} ms or {REPORT_RECORDS} records)",
+                    fstats.2,
+                    if fstats.2 == 1 { "" } else { "s" },
+                    REPORT_INTERVAL.as_millis()
+                ),
+            };
             println!(
-                "  follower    read {} records live from another process; lag max {:.1} MB, mean {:.1} MB{}",
+                "  follower    read {} records live from another process; {lag}{}",
                 fstats.0,
-                fstats.1 as f64 / 1e6,
-                fstats.2 / 1e6,
                 if follower_ok == Some(true) {
                     ""
                 } else {
@@ -456,10 +505,7 @@ pub fn run(args: &DemoArgs) -> Result<i32> {
             println!("  (pass --log PATH to keep the log)");
         }
     }
-    if !keep {
-        let _ = std::fs::remove_file(&path);
-        let _ = std::fs::remove_dir(&dir);
-    }
+    drop(dir);
     let follower_failed = !args.no_follow && (follower_ok != Some(true) || fstats.0 != run.records);
     if follower_failed {
         eprintln!(
@@ -471,24 +517,209 @@ pub fn run(args: &DemoArgs) -> Result<i32> {
     Ok(0)
 }
 
-fn tempfile_dir() -> Result<PathBuf> {
-    let base = std::env::temp_dir();
-    for i in 0..1000u32 {
-        let d = base.join(format!("mapio-demo-{}-{i}", std::process::id()));
-        match std::fs::create_dir(&d) {
-            Ok(()) => return Ok(d),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e).context("cannot create a temporary directory"),
+/// A temporary directory of the demo's own, removed with everything in it
+/// when dropped (at the end of the run, or on an early error).
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Result<TempDir> {
+        let base = std::env::temp_dir();
+        for i in 0..1000u32 {
+            let d = base.join(format!("mapio-demo-{}-{i}", std::process::id()));
+            match std::fs::create_dir(&d) {
+                Ok(()) => return Ok(TempDir(d)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e).context("cannot create a temporary directory"),
+            }
         }
+        anyhow::bail!("cannot create a temporary directory")
     }
-    anyhow::bail!("cannot create a temporary directory")
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
 }
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Bytes of memory one particle costs a writer process: its state, and
+/// its slot in the log's key table (`dense_keys`).
+const BYTES_PER_PARTICLE: u64 = (size_of::<Particle>() + size_of::<u64>()) as u64;
+/// Bytes of memory one particle costs the set check of `--ranks` (a
+/// state entry and a per-key candidate while the set is read).
+const BYTES_PER_PARTICLE_CHECK: u64 = 96;
+/// Bytes of one record the demo writes: record header, key, time,
+/// payload (see `record_len` in [`run`]).
+const RECORD_BYTES: u64 = 16 + 24 + PAYLOAD as u64;
+/// The largest size a log can grow to (`LogOptions::reserve`'s default).
+const LOG_RESERVE: u64 = 1 << 40;
+
+/// Refuses, before anything is allocated or written, a run that cannot
+/// fit: more memory than the machine has, or a log larger than a log can
+/// grow to.
+fn check_sizes(args: &DemoArgs) -> Result<()> {
+    let particles = args.particles as u64;
+    let ranks = args.ranks as u64;
+    let check = if ranks > 1 {
+        BYTES_PER_PARTICLE_CHECK
+    } else {
+        0
+    };
+    // Every rank process simulates every particle.
+    let need = particles.saturating_mul(
+        BYTES_PER_PARTICLE
+            .saturating_mul(ranks)
+            .saturating_add(check),
+    );
+    let (limit, what) = match memory_available() {
+        Some(m) => (m, "available on this machine"),
+        None => (64 << 30, "the demo allows"),
+    };
+    if need > limit {
+        let per = if ranks > 1 {
+            format!(
+                " ({} processes hold every particle, {BYTES_PER_PARTICLE} bytes each)",
+                args.ranks
+            )
+        } else {
+            format!(" ({BYTES_PER_PARTICLE} bytes each)")
+        };
+        return Err(usage(format!(
+            "--particles {} needs about {} of memory{per}, more than the {} {what}; \
+             pass fewer --particles{}",
+            args.particles,
+            human(need),
+            human(limit),
+            if ranks > 1 { " or --ranks" } else { "" }
+        )));
+    }
+    let bytes = particles
+        .checked_mul(args.steps as u64)
+        .and_then(|r| r.checked_mul(RECORD_BYTES))
+        .unwrap_or(u64::MAX);
+    // With ranks, the records are shared among the logs.
+    if bytes > LOG_RESERVE.saturating_mul(ranks) {
+        let logs = if ranks > 1 {
+            format!(
+                "{} logs can grow to ({} each)",
+                args.ranks,
+                human(LOG_RESERVE)
+            )
+        } else {
+            format!("a log can grow to ({})", human(LOG_RESERVE))
+        };
+        return Err(usage(format!(
+            "--particles {} x --steps {} make {} of records ({RECORD_BYTES} bytes each), more than \
+             {logs}; pass fewer --particles or --steps",
+            args.particles,
+            args.steps,
+            human(bytes),
+        )));
+    }
+    Ok(())
+}
+
+/// The memory available now (Linux: `MemAvailable` in /proc/meminfo,
+/// else `MemTotal`), or `None` where it cannot be read.
+fn memory_available() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| rest.trim().strip_suffix("kB"))
+            .and_then(|kb| kb.trim().parse::<u64>().ok())
+            .map(|kb| kb.saturating_mul(1024))
+    };
+    field("MemAvailable:").or_else(|| field("MemTotal:"))
+}
+
+/// Bytes for people: 1.5 GB, 12.0 MB, 800 bytes.
+fn human(b: u64) -> String {
+    let b = b as f64;
+    if b >= 1e12 {
+        format!("{:.1} TB", b / 1e12)
+    } else if b >= 1e9 {
+        format!("{:.1} GB", b / 1e9)
+    } else if b >= 1e6 {
+        format!("{:.1} MB", b / 1e6)
+    } else {
+        format!("{b} bytes")
+    }
+}
+
+/// Refuses to overwrite `path` unless it is missing, a mapio log, an
+/// empty file (nothing to lose), or `force` is set. A log held by a live
+/// writer (or reader) is refused by the library's create: it takes the
+/// file's exclusive lock before truncating it (exit code 4).
+fn check_overwrite(path: &Path, force: bool) -> Result<()> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(crate::cmd::args::io_error(path, "stat", e)),
+    };
+    if force {
+        return Ok(());
+    }
+    if std::fs::metadata(path).is_ok_and(|m| m.is_dir()) {
+        return Err(usage(format!(
+            "{} is a directory: with one rank, --log names the log file \
+             (--ranks N writes run_NNNN.log files into a directory)",
+            path.display()
+        )));
+    }
+    let is_file = std::fs::metadata(path).is_ok_and(|m| m.is_file());
+    if (meta.is_file() && meta.len() == 0) || (is_file && matches!(sniff(path)?, Sniffed::Log)) {
+        return Ok(());
+    }
+    Err(usage(format!(
+        "{} exists and is not a mapio log; pass --force to overwrite it",
+        path.display()
+    )))
+}
+
+/// Removes the sidecar index (`LOG.idx`) of a log just created over an
+/// older one: it indexes records that are gone (the library would see it
+/// as stale and scan instead, but it is clutter). Only a file that is a
+/// mapio index is removed.
+fn remove_stale_index(log: &Path) {
+    let idx = Index::path_for(log, None);
+    let is_index = std::fs::File::open(&idx).is_ok_and(|mut f| {
+        let mut head = [0u8; 8];
+        std::io::Read::read_exact(&mut f, &mut head).is_ok() && head == mapio::log::index::MAGIC
+    });
+    if is_index {
+        let _ = std::fs::remove_file(&idx);
+    }
+}
+
+/// How often the follower reports: every `REPORT_INTERVAL`, and every
+/// `REPORT_RECORDS` records read (so a short run is measured too).
+const REPORT_INTERVAL: Duration = Duration::from_millis(100);
+const REPORT_RECORDS: u64 = 4096;
+/// Fewer lag measurements than this, and the demo says the lag was not
+/// measured rather than print figures no measurement backs.
+const MIN_LAG_SAMPLES: u64 = 2;
 
 /// The follower process (`mapio demo-follow LOG`): follows the log live
 /// and prints, as JSON lines, how many records it has read and how far
 /// behind the writers it is.
 pub fn follow_main(path: &Path) -> Result<i32> {
-    let reader = LogReader::open(path)?;
+    // The writer holds the file's exclusive lock for an instant when it
+    // closes (it truncates the file to its end): a run shorter than this
+    // process's start-up can end just then. Try again for a while.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let reader = loop {
+        match LogReader::open(path) {
+            Err(mapio::Error::Locked { .. }) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            r => break r?,
+        }
+    };
     let mut n = 0u64;
     let mut last_report = Instant::now();
     let mut out = std::io::stdout().lock();
@@ -503,7 +734,7 @@ pub fn follow_main(path: &Path) -> Result<i32> {
                 rec.payload.len()
             );
         }
-        if last_report.elapsed() > Duration::from_millis(100) {
+        if n % REPORT_RECORDS == 0 || last_report.elapsed() > REPORT_INTERVAL {
             let lag = reader.tail().saturating_sub(follow.position());
             writeln!(
                 out,
@@ -536,6 +767,7 @@ pub fn rank_main(args: &RankArgs) -> Result<i32> {
         .schema(schema()?)
         .dense_keys(d.particles)
         .create(path)?;
+    remove_stale_index(path);
     let mut particles: Vec<Particle> = (0..d.particles).map(Particle::new).collect();
     let threads = d.threads.max(1);
     let chunk = d.particles.div_ceil(threads).max(1);
@@ -623,28 +855,34 @@ pub fn rank_main(args: &RankArgs) -> Result<i32> {
 
 /// `mapio demo --ranks N`: N writer processes, then a check of the set.
 fn run_ranks(args: &DemoArgs) -> Result<i32> {
-    let (dir, keep) = match &args.log {
+    // Without --log, a temporary directory removed when `tmp` is dropped.
+    let mut tmp = None;
+    let dir = match &args.log {
         Some(d) => {
+            prepare_rank_dir(d, args.ranks, args.force)?;
             std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
-            (d.clone(), true)
+            d.clone()
         }
-        None => (tempfile_dir()?, false),
+        None => tmp.insert(TempDir::new()?).path().to_path_buf(),
     };
+    let keep = tmp.is_none();
+    // The set is the demo's own files, whatever else is in the directory.
+    let pattern = dir.join("run_*.log");
     if !args.json {
         println!(
-            "mapio demo: {} ranks (processes) x {} threads, {} particles x {} steps -> {}/run_NNNN.log",
+            "mapio demo: {} ranks (processes) x {} threads, {} particles x {} steps -> {}",
             args.ranks,
             args.threads,
             args.particles,
             args.steps,
-            dir.display()
+            dir.join("run_NNNN.log").display()
         );
     }
     let exe = std::env::current_exe().context("cannot find the mapio executable")?;
     let start = Instant::now();
     let mut children = Vec::new();
     for r in 0..args.ranks {
-        let log = dir.join(format!("run_{r:04}.log"));
+        let log = dir.join(rank_log_name(r));
         let child = Command::new(&exe)
             .arg("demo-rank")
             .args(["--rank", &r.to_string(), "--log"])
@@ -692,7 +930,7 @@ fn run_ranks(args: &DemoArgs) -> Result<i32> {
     }
     // Read the set back as one: every particle present at the last step,
     // and a particle that moved has one continuous history.
-    let set = mapio::log::LogSet::open(&dir, &mapio::log::SetOptions::new())?;
+    let set = mapio::log::LogSet::open(&pattern, &mapio::log::SetOptions::new())?;
     let last = args.steps.saturating_sub(1) as f64;
     let state = set.state_at(last, mapio::log::Interpolation::None)?;
     let mut moved = None;
@@ -739,21 +977,129 @@ fn run_ranks(args: &DemoArgs) -> Result<i32> {
         );
         if keep {
             println!(
-                "  logs kept in {} (try: mapio at '{}/run_*.log' --time {last})",
+                "  logs kept in {} (try: mapio at '{}' --time {last})",
                 dir.display(),
-                dir.display()
+                pattern.display()
             );
         } else {
             println!("  (pass --log DIR to keep the logs)");
         }
     }
-    if !keep {
-        drop(set);
-        let _ = std::fs::remove_dir_all(&dir);
-    }
+    drop(set);
+    drop(tmp);
     Ok(if state.len() == args.particles && history_ok {
         0
     } else {
         1
     })
+}
+
+/// The log of rank `r` in `demo --ranks`.
+fn rank_log_name(r: usize) -> String {
+    format!("run_{r:04}.log")
+}
+
+/// A file name of the demo's own pattern: `run_<digits>.log` (a rank's
+/// log) or `run_<digits>.log.idx` (its index); the rank, if it parses.
+fn demo_file(name: &str) -> Option<Option<usize>> {
+    let rest = name.strip_prefix("run_")?;
+    let digits = rest
+        .strip_suffix(".log.idx")
+        .or_else(|| rest.strip_suffix(".log"))?;
+    if digits.len() < 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(digits.parse().ok())
+}
+
+/// Names shown of a long list of files.
+const NAMES_SHOWN: usize = 8;
+
+fn name_list(names: &[String]) -> String {
+    let mut s = names
+        .iter()
+        .take(NAMES_SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > NAMES_SHOWN {
+        s += &format!(" and {} more", names.len() - NAMES_SHOWN);
+    }
+    s
+}
+
+/// Makes `dir` ready for `ranks` logs: the logs the run overwrites must be
+/// mapio logs (or `force`), and files of an earlier run with more ranks
+/// (`run_NNNN.log` past the last rank, and any `run_NNNN.log.idx` of
+/// those), which would join the set, are refused, or removed with
+/// `force`. Only files of the demo's own naming pattern are ever removed;
+/// other files matching `run_*.log` are always refused.
+fn prepare_rank_dir(dir: &Path, ranks: usize, force: bool) -> Result<()> {
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(usage(format!(
+                "{} exists and is not a directory: with --ranks N, --log names a directory",
+                dir.display()
+            )));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(crate::cmd::args::io_error(dir, "stat", e)),
+    }
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map_err(|e| crate::cmd::args::io_error(dir, "read_dir", e))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| !t.is_dir()))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let ours = |name: &str| {
+        (0..ranks).any(|r| {
+            let log = rank_log_name(r);
+            name == log || name.strip_suffix(".idx") == Some(log.as_str())
+        })
+    };
+    let mut leftovers = Vec::new();
+    let mut foreign = Vec::new();
+    for name in names {
+        if ours(&name) {
+            if !name.ends_with(".idx") {
+                check_overwrite(&dir.join(&name), force)?;
+            }
+        } else if demo_file(&name).is_some() {
+            leftovers.push(name);
+        } else if name.starts_with("run_") && name.ends_with(".log") {
+            foreign.push(name);
+        }
+    }
+    let pattern = dir.join("run_*.log");
+    if !foreign.is_empty() {
+        return Err(usage(format!(
+            "{} holds files that match {} but are not the demo's own (run_NNNN.log): {}; the set \
+             would include them: remove or rename them, or pick another --log directory",
+            dir.display(),
+            pattern.display(),
+            name_list(&foreign)
+        )));
+    }
+    if leftovers.is_empty() {
+        return Ok(());
+    }
+    if !force {
+        return Err(usage(format!(
+            "{} holds {} from an earlier run with more ranks; this run writes {} to {} and the \
+             old files would join the set ({}): remove them or pick another --log directory, \
+             or pass --force to remove them",
+            dir.display(),
+            name_list(&leftovers),
+            rank_log_name(0),
+            rank_log_name(ranks - 1),
+            pattern.display()
+        )));
+    }
+    for name in &leftovers {
+        let path = dir.join(name);
+        std::fs::remove_file(&path).map_err(|e| crate::cmd::args::io_error(&path, "remove", e))?;
+    }
+    Ok(())
 }

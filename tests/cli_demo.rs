@@ -276,3 +276,309 @@ fn demo_with_ranks_writes_a_set_read_as_one() {
     ok(&["index", &pattern]);
     assert_eq!(lines(&ok(&["at", &pattern, "--time", "29", "--json"])), at);
 }
+
+/// `mapio` with extra environment variables.
+fn mapio_env(args: &[&str], env: &[(&str, &Path)]) -> (i32, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mapio"));
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("cannot run mapio");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A small, quick single-log demo writing to `log`: 100 particles,
+/// `steps` steps, plus `extra` options.
+fn small_demo(log: &Path, steps: &str, extra: &[&str]) -> (i32, String, String) {
+    let mut args = vec![
+        "demo",
+        "--log",
+        p(log),
+        "--particles",
+        "100",
+        "--steps",
+        steps,
+        "--no-compare",
+    ];
+    args.extend_from_slice(extra);
+    mapio(&args)
+}
+
+fn file_names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn demo_overwrites_only_a_mapio_log_unless_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data.csv");
+    std::fs::write(&data, "x,y\n1,2\n").unwrap();
+    let (code, out, err) = small_demo(&data, "3", &[]);
+    assert_eq!(code, 2, "usage error\nstdout:\n{out}\nstderr:\n{err}");
+    assert!(
+        err.contains("data.csv exists and is not a mapio log; pass --force to overwrite it"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&data).unwrap(), b"x,y\n1,2\n", "left alone");
+
+    // With --force it is overwritten.
+    let (code, _, err) = small_demo(&data, "3", &["--force"]);
+    assert_eq!(code, 0, "{err}");
+    let info: Value = serde_json::from_str(&ok(&["info", p(&data), "--json"])).unwrap();
+    assert_eq!(info["records"], 300);
+
+    // A mapio log is overwritten without --force (the README runs the demo
+    // twice into run.log), and its old index goes with it.
+    let log = dir.path().join("run.log");
+    let (code, _, err) = small_demo(&log, "3", &[]);
+    assert_eq!(code, 0, "{err}");
+    ok(&["index", p(&log)]);
+    let idx = dir.path().join("run.log.idx");
+    assert!(idx.exists());
+    let (code, _, err) = small_demo(&log, "2", &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!idx.exists(), "the stale index of the old log is removed");
+    let info: Value = serde_json::from_str(&ok(&["info", p(&log), "--json"])).unwrap();
+    assert_eq!(info["records"], 200);
+
+    // An empty file holds nothing to lose.
+    let empty = dir.path().join("empty.log");
+    std::fs::write(&empty, b"").unwrap();
+    assert_eq!(small_demo(&empty, "3", &[]).0, 0);
+
+    // A log held by a live writer is refused, --force or not.
+    let live = dir.path().join("live.log");
+    let writer = mapio::log::Log::create(&live).unwrap();
+    for extra in [&[][..], &["--force"][..]] {
+        let (code, _, err) = small_demo(&live, "3", extra);
+        assert_eq!(code, 4, "locked: {err}");
+        assert!(err.contains("locked"), "{err}");
+    }
+    writer.close().unwrap();
+}
+
+#[test]
+fn demo_ranks_refuses_leftovers_of_a_run_with_more_ranks() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().join("runs");
+    let demo = |ranks: &str, extra: &[&str]| {
+        let mut args = vec![
+            "demo",
+            "--ranks",
+            ranks,
+            "--log",
+            p(&runs),
+            "--particles",
+            "300",
+            "--steps",
+            "10",
+            "--threads",
+            "1",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        mapio(&args)
+    };
+    let (code, _, err) = demo("3", &[]);
+    assert_eq!(code, 0, "{err}");
+    ok(&["index", p(&runs)]);
+    let before = file_names(&runs);
+    assert_eq!(
+        before,
+        [
+            "run_0000.log",
+            "run_0000.log.idx",
+            "run_0001.log",
+            "run_0001.log.idx",
+            "run_0002.log",
+            "run_0002.log.idx"
+        ]
+    );
+
+    // Fewer ranks: refused, naming the old files; nothing touched.
+    let (code, out, err) = demo("2", &[]);
+    assert_eq!(code, 2, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(
+        err.contains("run_0002.log, run_0002.log.idx") && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(file_names(&runs), before);
+
+    // A file that matches run_*.log but is not the demo's: refused even
+    // with --force, and nothing is removed.
+    let foreign = runs.join("run_old.log");
+    std::fs::write(&foreign, "mine").unwrap();
+    let (code, _, err) = demo("2", &["--force"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("run_old.log"), "{err}");
+    assert!(runs.join("run_0002.log").exists());
+    std::fs::remove_file(&foreign).unwrap();
+
+    // --force removes the leftovers; the stale indexes of the logs it
+    // overwrites go too; the set check passes.
+    let (code, out, err) = demo("2", &["--force"]);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    assert_eq!(file_names(&runs), ["run_0000.log", "run_0001.log"]);
+    let summary = lines(&out)
+        .into_iter()
+        .find(|e| e["event"] == "summary")
+        .unwrap();
+    assert_eq!(summary["history_continuous"], true);
+    assert_eq!(summary["state_at_last_step"], 300);
+
+    // A rank log the run would overwrite that is not a mapio log.
+    std::fs::write(runs.join("run_0001.log"), "not a log").unwrap();
+    let (code, _, err) = demo("2", &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("run_0001.log exists and is not a mapio log"),
+        "{err}"
+    );
+}
+
+#[test]
+fn demo_validates_sizes_before_allocating() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("x.log");
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--particles", "18446744073709551615", "--steps", "1"],
+            "--particles",
+        ),
+        (&["--particles", "0"], "--particles"),
+        (&["--steps", "0"], "--steps"),
+        (&["--threads", "0"], "--threads"),
+        (&["--ranks", "0"], "--ranks"),
+        (&["--ranks", "100000"], "--ranks"),
+        (&["--sync-every", "2000000000"], "--sync-every"),
+        // Within each range, but not in any machine's memory.
+        (&["--particles", "1000000000", "--ranks", "1024"], "memory"),
+        // More records than a log can hold.
+        (
+            &["--particles", "1000000", "--steps", "1000000000"],
+            "can grow to",
+        ),
+    ];
+    for (extra, says) in cases {
+        let mut args = vec!["demo", "--log", p(&log), "--no-follow", "--no-compare"];
+        args.extend_from_slice(extra);
+        let (code, out, err) = mapio(&args);
+        assert_eq!(code, 2, "{extra:?}\nstdout:\n{out}\nstderr:\n{err}");
+        assert!(!err.contains("panicked"), "{extra:?}: {err}");
+        assert!(err.contains(says), "{extra:?}: {err}");
+        assert!(!log.exists(), "{extra:?}: nothing written");
+    }
+}
+
+#[test]
+fn demo_leaves_no_temporary_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let log = dir.path().join("run.log");
+    let runs = dir.path().join("runs");
+    let small = ["--particles", "100", "--steps", "2"];
+    let runs_: [&[&str]; 4] = [
+        &["demo", "--log", p(&log)],
+        &["demo"],
+        &["demo", "--ranks", "2", "--log", p(&runs)],
+        &["demo", "--ranks", "2"],
+    ];
+    for args in runs_ {
+        let args: Vec<&str> = args.iter().chain(&small).copied().collect();
+        let (code, _, err) = mapio_env(&args, &[("TMPDIR", &tmp)]);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        assert_eq!(file_names(&tmp), Vec::<String>::new(), "{args:?}");
+    }
+    // Nor when the run fails (here: the log is locked).
+    let writer = mapio::log::Log::create(&log).unwrap();
+    let args: Vec<&str> = ["demo", "--log", p(&log)]
+        .iter()
+        .chain(&small)
+        .copied()
+        .collect();
+    let (code, _, _) = mapio_env(&args, &[("TMPDIR", &tmp)]);
+    assert_eq!(code, 4);
+    assert_eq!(file_names(&tmp), Vec::<String>::new());
+    writer.close().unwrap();
+}
+
+#[test]
+fn demo_ranks_paths_have_no_double_slash() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = format!("{}/", dir.path().join("runs").display());
+    let out = ok(&[
+        "demo",
+        "--ranks",
+        "2",
+        "--log",
+        &runs,
+        "--particles",
+        "100",
+        "--steps",
+        "2",
+    ]);
+    assert!(!out.contains("//"), "{out}");
+    assert!(out.contains(&format!("-> {runs}run_NNNN.log")), "{out}");
+    assert!(
+        out.contains(&format!("try: mapio at '{runs}run_*.log'")),
+        "{out}"
+    );
+}
+
+#[test]
+fn demo_reports_the_follower_lag_only_when_measured() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("run.log");
+    // A run of a few records: over before the follower's first report.
+    let (code, out, err) = small_demo(&log, "3", &["--json"]);
+    assert_eq!(code, 0, "{err}");
+    let summary = lines(&out).pop().unwrap();
+    let f = &summary["follower"];
+    let samples = f["lag_samples"].as_u64().expect("lag_samples");
+    if samples < 2 {
+        assert!(f["max_lag_bytes"].is_null(), "{f}");
+        assert!(f["mean_lag_bytes"].is_null(), "{f}");
+    } else {
+        assert!(f["max_lag_bytes"].is_u64(), "{f}");
+    }
+    let (code, out, err) = small_demo(&log, "3", &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("lag not measured") || out.contains(" measurements)"),
+        "{out}"
+    );
+    if out.contains("lag not measured") {
+        assert!(!out.contains("lag max"), "{out}");
+    }
+
+    // 24 000 records: the follower reports by record count too, so even a
+    // run shorter than its 100 ms report interval is measured.
+    let (code, out, err) = mapio(&[
+        "demo",
+        "--log",
+        p(&log),
+        "--particles",
+        "2000",
+        "--steps",
+        "12",
+        "--no-compare",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let summary = lines(&out).pop().unwrap();
+    let f = &summary["follower"];
+    assert!(f["lag_samples"].as_u64().unwrap() >= 5, "{f}");
+    assert!(f["max_lag_bytes"].is_u64(), "{f}");
+    assert!(f["mean_lag_bytes"].is_f64(), "{f}");
+}
