@@ -1456,3 +1456,171 @@ fn index_reports_keys_out_of_time_order_and_at_still_agrees() {
         assert_eq!(with, without, "at t={t}");
     }
 }
+
+// ------------------------------------------------ export and at: hostile input
+
+/// A log (4 keys × 5 steps) whose first schema field is renamed to `name`
+/// in the header, the header checksum recomputed as a crafted file has it.
+fn log_with_field_name(path: &Path, name: &[u8]) {
+    use mapio::log::format::{IMMUTABLE_END, OFF_FIELDS, OFF_HEADER_CRC};
+    write_log(path, 4, 5);
+    let mut b = std::fs::read(path).unwrap();
+    b[OFF_FIELDS..OFF_FIELDS + 32].fill(0);
+    b[OFF_FIELDS..OFF_FIELDS + name.len()].copy_from_slice(name);
+    let crc = crc32c::crc32c_append(
+        crc32c::crc32c(&b[..IMMUTABLE_END]),
+        &b[OFF_FIELDS..OFF_HEADER_CRC],
+    );
+    b[OFF_HEADER_CRC..OFF_HEADER_CRC + 4].copy_from_slice(&crc.to_le_bytes());
+    std::fs::write(path, &b).unwrap();
+}
+
+/// The sorted names of the files in `dir`.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// A crafted schema field name must never become a path outside --out
+/// (or an existing .npy elsewhere): the log is refused as corrupt (exit
+/// 3), naming the field, and nothing is written.
+#[test]
+fn export_refuses_a_log_whose_field_names_are_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("a").join("b");
+    std::fs::create_dir_all(&work).unwrap();
+    let out = work.join("out");
+    let victim = dir.path().join("victim.npy");
+    std::fs::write(&victim, b"precious").unwrap();
+    let names: [&[u8]; 7] = [
+        b"../../pwned",
+        b"../../../victim",
+        b"..",
+        b".",
+        b"a/b",
+        b"a\nb",
+        b"offset",
+    ];
+    for (i, name) in names.iter().enumerate() {
+        let log = work.join(format!("crafted{i}.log"));
+        log_with_field_name(&log, name);
+        let shown = format!("{:?}", String::from_utf8_lossy(name));
+        let r = run(&["export", p(&log), "--out", p(&out)]).fails(3);
+        assert!(r.stderr.contains("schema field 0"), "{}", r.stderr);
+        assert!(r.stderr.contains(&shown), "{shown}: {}", r.stderr);
+        assert_eq!(r.stdout, "");
+        assert!(!out.exists(), "{shown}: nothing written");
+        run(&["at", p(&log), "--time", "1"]).fails(3);
+    }
+    assert!(!dir.path().join("a").join("pwned.npy").exists());
+    assert!(!dir.path().join("pwned.npy").exists());
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+    assert_eq!(listing(&work).len(), names.len());
+}
+
+#[test]
+fn export_with_a_field_listed_twice_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("run.log");
+    write_log(&log, 4, 5);
+    let out = dir.path().join("out");
+    let r = run(&["export", p(&log), "--out", p(&out), "--fields", "pos,pos"]).fails(2);
+    assert!(r.stderr.contains("\"pos\" twice"), "{}", r.stderr);
+    assert!(!r.stderr.contains("locked"), "{}", r.stderr);
+    assert!(!out.exists(), "nothing written");
+    run(&["export", p(&log), "--out", p(&out), "--fields", "pos,mass"]).ok();
+}
+
+/// An export that fails half-way (`mass.npy` cannot be created: a
+/// directory of that name is there) removes the files it had written;
+/// the directory given as --out, which was there, stays.
+#[test]
+fn a_failed_export_leaves_no_half_written_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("run.log");
+    write_log(&log, 4, 5);
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(out.join("mass.npy")).unwrap();
+    let r = run(&["export", p(&log), "--out", p(&out)]);
+    assert_ne!(r.code, Some(0), "{}", r.stderr);
+    assert!(r.stderr.contains("mass.npy"), "{}", r.stderr);
+    assert_eq!(listing(&out), ["mass.npy"], "{}", r.stderr);
+    assert!(out.join("mass.npy").is_dir());
+}
+
+/// .npy files of an earlier export that this one did not write are named
+/// in a warning on stderr; stdout (and --json) list only this export's.
+#[test]
+fn export_warns_about_npy_files_it_did_not_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("run.log");
+    write_log(&log, 4, 5);
+    let out = dir.path().join("out");
+    let r = run(&["export", p(&log), "--out", p(&out)]).ok();
+    assert!(!r.stderr.contains("warning"), "{}", r.stderr);
+    std::fs::write(out.join("notes.txt"), b"not an array").unwrap();
+    let r = run(&[
+        "export",
+        p(&log),
+        "--out",
+        p(&out),
+        "--fields",
+        "mass",
+        "--json",
+    ])
+    .ok();
+    assert_eq!(
+        r.stderr.trim_end(),
+        format!(
+            "mapio: warning: {} also holds pos.npy from something else (not part of this export)",
+            out.display()
+        )
+    );
+    let files = r.json()["files"].as_object().unwrap().clone();
+    let mut names: Vec<&str> = files.keys().map(String::as_str).collect();
+    names.sort();
+    assert_eq!(names, ["key", "mass", "offset", "time"]);
+}
+
+/// `--time nan` is a usage error (it used to find nothing and exit 0);
+/// -inf and inf are times. An empty answer gets a note on stderr with
+/// the log's time range (text mode only).
+#[test]
+fn at_and_export_refuse_a_nan_time_and_note_an_empty_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("run.log");
+    write_log(&log, 4, 5);
+    for nan in ["nan", "NaN", "-nan"] {
+        let r = run(&["at", p(&log), "--time", nan]).fails(2);
+        assert!(r.stderr.contains("nan is not a time"), "{}", r.stderr);
+        assert_eq!(r.stdout, "");
+        let out = dir.path().join("out");
+        run(&["export", p(&log), "--out", p(&out), "--time", nan]).fails(2);
+        assert!(!out.exists());
+    }
+    for (t, shown) in [("-5", "-5.0"), ("-inf", "-inf")] {
+        let r = run(&["at", p(&log), "--time", t]).ok();
+        assert_eq!(r.stdout, "");
+        assert!(
+            r.stderr.contains(&format!("no objects at t={shown} "))
+                && r.stderr.contains("(the log's times run from 0.0 to 2.0)"),
+            "{}",
+            r.stderr
+        );
+        let r = run(&["at", p(&log), "--time", t, "--json"]).ok();
+        assert_eq!((r.stdout.as_str(), r.stderr.as_str()), ("", ""));
+    }
+    // With an index too.
+    run(&["index", p(&log)]).ok();
+    let r = run(&["at", p(&log), "--time", "-1"]).ok();
+    assert!(r.stderr.contains("from 0.0 to 2.0"), "{}", r.stderr);
+    for t in ["inf", "+inf", "2"] {
+        let r = run(&["at", p(&log), "--time", t]).ok();
+        assert_eq!(r.stdout.lines().count(), 4, "t={t}: {}", r.stdout);
+        assert_eq!(r.stderr, "");
+    }
+}

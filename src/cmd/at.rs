@@ -2,10 +2,12 @@
 
 use serde_json::{Value, json};
 
-use super::out::Out;
+use mapio::log::LogSet;
+
+use super::out::{Out, time_text};
 use super::records::{record_json, record_text};
 use super::set::{Interp, SetArgs};
-use super::{Exit, Outcome};
+use super::{Exit, Outcome, usage};
 
 /// The state of every object at a time: for each key, its last record at
 /// or before T (keys deleted by then, or created later, are absent).
@@ -29,6 +31,11 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Outcome {
+    if args.time.is_nan() {
+        return Err(usage(
+            "--time nan is not a time: give a number (or -inf, inf)",
+        ));
+    }
     let set = args.set.open()?;
     let state = set.state_at(args.time, args.interpolate.into())?;
     let schema = set.schema().clone();
@@ -63,5 +70,60 @@ pub fn run(args: Args) -> Outcome {
         }
     }
     out.flush()?;
+    if state.is_empty() && !args.json {
+        // An empty stdout alone does not say whether T was outside the
+        // log's times: say so on stderr.
+        let whose = if files.len() > 1 { "logs'" } else { "log's" };
+        let range = match time_range(&set) {
+            Some((a, b)) => format!(
+                "the {whose} times run from {} to {}",
+                time_text(a),
+                time_text(b)
+            ),
+            None => format!("no record of the {whose} has a time"),
+        };
+        eprintln!(
+            "mapio: note: no objects at t={} ({range})",
+            time_text(args.time)
+        );
+    }
     Ok(Exit::Ok)
+}
+
+/// The smallest and largest record time over the set: from the index
+/// where there is one (plus the records after it), else by a scan.
+fn time_range(set: &LogSet) -> Option<(f64, f64)> {
+    let mut range: Option<(f64, f64)> = None;
+    let mut see = |t: f64| {
+        if t.is_nan() {
+            return;
+        }
+        range = Some(match range {
+            Some((a, b)) => (a.min(t), b.max(t)),
+            None => (t, t),
+        });
+    };
+    for i in 0..set.files().len() {
+        let reader = set.reader(i);
+        match set.index(i) {
+            Some(idx) => {
+                if let Some((a, b)) = idx.time_range() {
+                    see(a);
+                    see(b);
+                }
+                for r in reader.records_from(idx.covered()) {
+                    if let Some(t) = r.time {
+                        see(t);
+                    }
+                }
+            }
+            None => {
+                if let Some((a, b)) = reader.scan().time_range {
+                    see(a);
+                    see(b);
+                }
+            }
+        }
+    }
+    range
 }

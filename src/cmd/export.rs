@@ -1,18 +1,20 @@
 //! `mapio export LOGS --out DIR`: log fields as `.npy` files for NumPy.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
 use super::out::Out;
 use super::progress::Progress;
 use super::set::{Interp, SetArgs};
-use super::{Exit, Outcome};
+use super::{Exit, Outcome, usage};
 
 /// Export a log (or a set) as NumPy arrays: key.npy, time.npy, offset.npy
 /// (file.npy for a set) and one .npy per schema field, loadable with
 /// np.load(path, mmap_mode='r'). With --time, the rows are the state at
-/// that time; otherwise every record.
+/// that time; otherwise every record. Other .npy files already in DIR are
+/// not part of the export (a warning names them); on an error, the files
+/// written so far are removed.
 #[derive(clap::Args, Debug)]
 pub struct Args {
     #[command(flatten)]
@@ -35,6 +37,18 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Outcome {
+    if args.time.is_some_and(f64::is_nan) {
+        return Err(usage(
+            "--time nan is not a time: give a number (or -inf, inf)",
+        ));
+    }
+    if let Some(fields) = &args.fields {
+        for (i, f) in fields.iter().enumerate() {
+            if fields[..i].contains(f) {
+                return Err(usage(format!("--fields lists {f:?} twice")));
+            }
+        }
+    }
     let set = args.set.open()?;
     let summary = {
         let _p = Progress::spinner("exporting");
@@ -45,6 +59,14 @@ pub fn run(args: Args) -> Outcome {
             args.interpolate.into(),
         )?
     };
+    let others = other_npy_files(&args.out, &summary.files);
+    if !others.is_empty() {
+        eprintln!(
+            "mapio: warning: {} also holds {} from something else (not part of this export)",
+            args.out.display(),
+            others.join(", ")
+        );
+    }
     let mut out = Out::new();
     if args.json {
         let files: serde_json::Map<String, serde_json::Value> = summary
@@ -65,4 +87,31 @@ pub fn run(args: Args) -> Outcome {
     }
     out.flush()?;
     Ok(Exit::Ok)
+}
+
+/// The `.npy` files in `dir` that this export did not write (e.g. the
+/// columns of an earlier export with other fields, or more rows), sorted;
+/// at most 10 named, then how many more.
+fn other_npy_files(dir: &Path, written: &[(String, PathBuf)]) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.path().extension().is_some_and(|x| x == "npy")
+                && !written
+                    .iter()
+                    .any(|(_, p)| p.file_name() == Some(&e.file_name()))
+        })
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    const SHOWN: usize = 10;
+    if names.len() > SHOWN {
+        let more = names.len() - SHOWN;
+        names.truncate(SHOWN);
+        names.push(format!("and {more} more"));
+    }
+    names
 }

@@ -350,3 +350,90 @@ fn fuzz_findings_replay() {
     assert!(n >= 3, "the fuzz corpus's bug inputs were not found ({n})");
     println!("SCORE bug_inputs={n} area=hostile");
 }
+
+/// A log whose schema field 0 is renamed to `name` in the header, the
+/// header's checksum recomputed (as a crafted file would have it).
+fn log_with_field_name(dir: &Path, file: &str, name: &[u8]) -> PathBuf {
+    use mapio::array::DType;
+    let p = dir.join(file);
+    let schema = Schema::new()
+        .field("placeholder", DType::F64, 1)
+        .unwrap()
+        .field("other", DType::F64, 1)
+        .unwrap();
+    let log = LogOptions::new().schema(schema).create(&p).unwrap();
+    for k in 0..4u64 {
+        log.append(&mapio::log::Entry::new().key(k).time(k as f64), &[0u8; 16])
+            .unwrap();
+    }
+    log.close().unwrap();
+    let mut b = std::fs::read(&p).unwrap();
+    let at = format::OFF_FIELDS;
+    b[at..at + 32].fill(0);
+    b[at..at + name.len()].copy_from_slice(name);
+    let crc = crc32c::crc32c_append(
+        crc32c::crc32c(&b[..format::IMMUTABLE_END]),
+        &b[format::OFF_FIELDS..format::OFF_HEADER_CRC],
+    );
+    b[format::OFF_HEADER_CRC..format::OFF_HEADER_CRC + 4].copy_from_slice(&crc.to_le_bytes());
+    std::fs::write(&p, &b).unwrap();
+    p
+}
+
+/// Field names become `NAME.npy` in `export`: a crafted header naming a
+/// field `/tmp/x`, `../../pwned`, `.`, `..`, `a/b`, a name with a newline,
+/// an export column (`key`) or a name used twice (`other` is field 1's:
+/// reported at field 1) is refused as corrupt
+/// when the log is opened, naming the field, and nothing is written.
+#[test]
+fn crafted_schema_field_names_are_refused_as_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("a").join("b");
+    std::fs::create_dir_all(&work).unwrap();
+    let out = work.join("out");
+    let sentinel = dir.path().join("pwned.npy");
+    let bad: [&[u8]; 11] = [
+        b"/tmp/x",
+        b"../../pwned",
+        b".",
+        b"..",
+        b"a/b",
+        b"a\nb",
+        b"key",
+        b"file",
+        b"other",
+        b"1st",
+        &[b'x'; 32],
+    ];
+    // The crafted files are good logs but for the name: the same file
+    // with a good name opens.
+    let good = log_with_field_name(&work, "good.log", b"fine_name");
+    assert_eq!(
+        LogReader::open(&good).unwrap().schema().fields()[0].name,
+        "fine_name"
+    );
+    for (i, name) in bad.iter().enumerate() {
+        let p = log_with_field_name(&work, &format!("bad{i}.log"), name);
+        let shown = format!("{:?}", String::from_utf8_lossy(name));
+        for err in [
+            LogReader::open(&p).map(|_| ()).unwrap_err(),
+            LogSet::open(&p, &SetOptions::new())
+                .map(|_| ())
+                .unwrap_err(),
+            Log::open(&p).map(|_| ()).unwrap_err(),
+        ] {
+            assert!(
+                matches!(err, mapio::Error::Corrupt { .. }),
+                "{shown}: {err:?}"
+            );
+            let msg = err.to_string();
+            assert!(
+                msg.contains("schema field ") && msg.contains(&shown),
+                "{shown}: {msg}"
+            );
+        }
+    }
+    assert!(!out.exists());
+    assert!(!sentinel.exists());
+    assert!(!dir.path().join("a").join("pwned.npy").exists());
+}

@@ -667,3 +667,113 @@ fn export_columns_match_the_state_and_the_records() {
             .is_err()
     );
 }
+
+/// A closed log of 5 keys × 4 steps at times 0, 1, 2, 3.
+fn small_log(dir: &Path) -> PathBuf {
+    let p = dir.join("small.log");
+    let log = LogOptions::new().schema(schema()).create(&p).unwrap();
+    for step in 0..4u32 {
+        for key in 0..5u64 {
+            let flags = if step == 0 {
+                Flags::CREATE
+            } else {
+                Flags::NONE
+            };
+            log.append(
+                &Entry::new().key(key).time(step as f64).flags(flags),
+                &payload(step as f64, key as f64, key as u32),
+            )
+            .unwrap();
+        }
+    }
+    log.close().unwrap();
+    p
+}
+
+/// The sorted names of the files in `dir`.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn export_refuses_a_field_listed_twice_before_writing_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = LogSet::open(small_log(dir.path()), &SetOptions::new()).unwrap();
+    let out = dir.path().join("out");
+    let twice = ["x".to_string(), "id".to_string(), "x".to_string()];
+    let err = set
+        .export(&out, None, Some(&twice), Interpolation::None)
+        .unwrap_err();
+    assert!(matches!(err, mapio::Error::InvalidArgument(_)), "{err:?}");
+    assert!(err.to_string().contains("\"x\" is listed twice"), "{err}");
+    assert!(!out.exists(), "nothing written, not even the directory");
+    // Once each is fine.
+    let s = set
+        .export(&out, None, Some(&twice[..2]), Interpolation::None)
+        .unwrap();
+    assert_eq!(s.rows, 20);
+}
+
+/// An export that fails half-way (here: `id.npy` is held by a reader)
+/// removes the files it had created, keeps the directory that was there
+/// and leaves the file it could not take alone.
+#[test]
+fn a_failed_export_removes_the_files_it_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = LogSet::open(small_log(dir.path()), &SetOptions::new()).unwrap();
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let only_id = ["id".to_string()];
+    set.export(&out, Some(1.0), Some(&only_id), Interpolation::None)
+        .unwrap();
+    for stale in ["key.npy", "time.npy", "offset.npy"] {
+        std::fs::remove_file(out.join(stale)).unwrap();
+    }
+    let before = std::fs::read(out.join("id.npy")).unwrap();
+    let held = DynArray::open_npy(out.join("id.npy")).unwrap();
+    let err = set
+        .export(&out, None, None, Interpolation::None)
+        .unwrap_err();
+    assert!(matches!(err, mapio::Error::Locked { .. }), "{err:?}");
+    assert_eq!(listing(&out), ["id.npy"], "no half-written set is left");
+    drop(held);
+    assert_eq!(std::fs::read(out.join("id.npy")).unwrap(), before);
+    // Once free, the same export works.
+    set.export(&out, None, None, Interpolation::None).unwrap();
+    assert_eq!(
+        listing(&out),
+        ["id.npy", "key.npy", "offset.npy", "time.npy", "x.npy"]
+    );
+}
+
+/// NaN is no time (every comparison with it is false: it found nothing,
+/// silently); -inf and +inf are times.
+#[test]
+fn state_at_nan_is_an_invalid_argument_and_infinities_are_times() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = LogSet::open(small_log(dir.path()), &SetOptions::new()).unwrap();
+    let err = set.state_at(f64::NAN, Interpolation::None).unwrap_err();
+    assert!(matches!(err, mapio::Error::InvalidArgument(_)), "{err:?}");
+    assert!(err.to_string().contains("NaN"), "{err}");
+    assert!(set.state_at(f64::NAN, Interpolation::Linear).is_err());
+    assert_eq!(
+        set.state_at(f64::NEG_INFINITY, Interpolation::None)
+            .unwrap()
+            .len(),
+        0
+    );
+    let all = set.state_at(f64::INFINITY, Interpolation::Linear).unwrap();
+    assert_eq!(all.len(), 5);
+    assert!(all.entries().all(|e| e.time == Some(3.0)));
+    let out = dir.path().join("out");
+    let err = set
+        .export(&out, Some(f64::NAN), None, Interpolation::None)
+        .unwrap_err();
+    assert!(matches!(err, mapio::Error::InvalidArgument(_)), "{err:?}");
+    assert!(!out.exists());
+}

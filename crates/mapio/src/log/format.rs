@@ -188,10 +188,44 @@ pub fn record_len(optional: u64, payload: usize) -> Option<u64> {
     (n <= MAX_RECORD_LEN).then_some(n)
 }
 
+/// The longest field name, in bytes.
+pub const MAX_FIELD_NAME: usize = 31;
+
+/// Names a field may not take: `mapio export` / `LogSet::export` write
+/// these columns next to the fields' (`key.npy`, `time.npy`, ...).
+pub const RESERVED_FIELD_NAMES: [&str; 4] = ["key", "time", "offset", "file"];
+
+/// The rule for a field name (FORMAT.md 1.2): an ASCII identifier
+/// `[A-Za-z_][A-Za-z0-9_]*` of 1 to [`MAX_FIELD_NAME`] bytes that is not
+/// one of [`RESERVED_FIELD_NAMES`]. Names become file names
+/// (`NAME.npy`), so nothing else (no `/`, `.`, `..`, control character)
+/// may ever get through. Uniqueness is checked by [`Schema::field`] and
+/// by header decoding, which both apply this rule.
+pub fn check_field_name(name: &str) -> Result<(), String> {
+    let b = name.as_bytes();
+    let identifier = matches!(b.first(), Some(c) if c.is_ascii_alphabetic() || *c == b'_')
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_');
+    if !identifier || b.len() > MAX_FIELD_NAME {
+        return Err(format!(
+            "field name {name:?} is not allowed: a name is an ASCII identifier \
+             ([A-Za-z_][A-Za-z0-9_]*) of 1 to {MAX_FIELD_NAME} bytes"
+        ));
+    }
+    if RESERVED_FIELD_NAMES.contains(&name) {
+        return Err(format!(
+            "field name {name:?} is reserved: export writes its own {name}.npy \
+             (reserved: {})",
+            RESERVED_FIELD_NAMES.join(", ")
+        ));
+    }
+    Ok(())
+}
+
 /// A schema field: a named slice of the payload with a NumPy dtype.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Field {
-    /// Name (at most 31 bytes of UTF-8).
+    /// Name: an ASCII identifier of 1 to 31 bytes (see
+    /// [`check_field_name`]).
     pub name: String,
     /// Element dtype.
     pub dtype: DType,
@@ -227,19 +261,10 @@ impl Schema {
     }
 
     /// Appends a field of `count` elements of `dtype` after the previous
-    /// ones (packed, no alignment padding).
+    /// ones (packed, no alignment padding). The name must follow
+    /// [`check_field_name`] and be new to the schema.
     pub fn field(mut self, name: &str, dtype: DType, count: u32) -> Result<Schema, String> {
-        if name.is_empty() || name.len() > 31 || name.contains('\0') {
-            return Err(format!(
-                "field name {name:?} must be 1 to 31 bytes, without NUL"
-            ));
-        }
-        if self.fields.iter().any(|f| f.name == name) {
-            return Err(format!("field {name:?} appears twice"));
-        }
-        if self.fields.len() >= MAX_FIELDS {
-            return Err(format!("a schema has at most {MAX_FIELDS} fields"));
-        }
+        self.check_new_name(name)?;
         let f = Field {
             name: name.to_string(),
             dtype,
@@ -253,6 +278,20 @@ impl Schema {
         self.payload_len = end as u32;
         self.fields.push(f);
         Ok(self)
+    }
+
+    /// Whether a field called `name` may be added: the name rule
+    /// ([`check_field_name`]), a name not yet used, room for one more
+    /// field. The one check of both [`Schema::field`] and header decoding.
+    fn check_new_name(&self, name: &str) -> Result<(), String> {
+        check_field_name(name)?;
+        if self.fields.iter().any(|f| f.name == name) {
+            return Err(format!("field {name:?} appears twice"));
+        }
+        if self.fields.len() >= MAX_FIELDS {
+            return Err(format!("a schema has at most {MAX_FIELDS} fields"));
+        }
+        Ok(())
     }
 
     /// The fields, in order.
@@ -407,7 +446,10 @@ impl Header {
             return Err(HeaderError::Invalid(format!("{count} schema fields")));
         }
         let payload_len = le_u32(page, OFF_PAYLOAD_LEN);
-        let mut fields = Vec::with_capacity(count);
+        let mut schema = Schema {
+            fields: Vec::with_capacity(count),
+            payload_len,
+        };
         for i in 0..count {
             let o = OFF_FIELDS + i * FIELD_LEN;
             let name_bytes = &page[o..o + 32];
@@ -415,6 +457,11 @@ impl Header {
             let name = std::str::from_utf8(&name_bytes[..name_end])
                 .map_err(|_| HeaderError::Invalid(format!("field {i}: name is not UTF-8")))?
                 .to_string();
+            // The same rule as `Schema::field`: a name becomes a file name
+            // in `export`, so a crafted one must never get through.
+            schema
+                .check_new_name(&name)
+                .map_err(|e| HeaderError::Invalid(format!("schema field {i}: {e}")))?;
             let d = &page[o + 32..o + 40];
             let d_end = d.iter().position(|&b| b == 0).unwrap_or(8);
             let d = std::str::from_utf8(&d[..d_end])
@@ -429,7 +476,7 @@ impl Header {
                     "field {name:?} ends at byte {end}, past the payload ({payload_len} bytes)"
                 )));
             }
-            fields.push(Field {
+            schema.fields.push(Field {
                 name,
                 dtype,
                 count,
@@ -439,10 +486,7 @@ impl Header {
         Ok(Header {
             version,
             created_ns: le_u64(page, OFF_CREATED),
-            schema: Schema {
-                fields,
-                payload_len,
-            },
+            schema,
         })
     }
 }
@@ -537,6 +581,60 @@ mod tests {
         assert!(s.clone().field("one_more", DType::U8, 1).is_err());
         let h = Header::new(s, 0);
         assert_eq!(Header::decode(&h.encode()).unwrap(), h);
+    }
+
+    #[test]
+    fn field_names_are_identifiers_on_both_sides() {
+        for good in ["pos", "vel", "_", "x1", "Mass_2", &"a".repeat(31)] {
+            assert!(check_field_name(good).is_ok(), "{good:?}");
+            assert!(Schema::new().field(good, DType::F64, 1).is_ok(), "{good:?}");
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            "/tmp/x",
+            "../../pwned",
+            "a/b",
+            "a\nb",
+            "a b",
+            "1x",
+            "é",
+            "a.npy",
+            "key",
+            "time",
+            "offset",
+            "file",
+            &"a".repeat(32),
+        ] {
+            assert!(check_field_name(bad).is_err(), "{bad:?}");
+            assert!(Schema::new().field(bad, DType::F64, 1).is_err(), "{bad:?}");
+            // A header holding the name (CRC recomputed) is refused too.
+            let mut page =
+                Header::new(Schema::new().field("ok", DType::F64, 1).unwrap(), 0).encode();
+            let n = bad.len().min(32);
+            page[OFF_FIELDS..OFF_FIELDS + 32].fill(0);
+            page[OFF_FIELDS..OFF_FIELDS + n].copy_from_slice(&bad.as_bytes()[..n]);
+            let crc = header_crc(&page);
+            page[OFF_HEADER_CRC..OFF_HEADER_CRC + 4].copy_from_slice(&crc.to_le_bytes());
+            match Header::decode(&page) {
+                Err(HeaderError::Invalid(m)) => assert!(m.contains("schema field 0"), "{m}"),
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
+        // Twice the same name in a header.
+        let s = Schema::new()
+            .field("a", DType::F64, 1)
+            .unwrap()
+            .field("b", DType::F64, 1)
+            .unwrap();
+        let mut page = Header::new(s, 0).encode();
+        page[OFF_FIELDS + FIELD_LEN] = b'a';
+        let crc = header_crc(&page);
+        page[OFF_HEADER_CRC..OFF_HEADER_CRC + 4].copy_from_slice(&crc.to_le_bytes());
+        assert!(
+            matches!(Header::decode(&page), Err(HeaderError::Invalid(m)) if m.contains("twice")),
+        );
     }
 
     proptest! {

@@ -879,6 +879,13 @@ impl LogSet {
     /// many as the machine has cores, each reading and checking the
     /// records of a run of keys.
     pub fn state_at(&self, t: f64, interpolation: Interpolation) -> Result<State> {
+        if t.is_nan() {
+            // Every comparison with NaN is false: it would quietly find
+            // nothing. -inf (nothing yet) and +inf (everything) are times.
+            return Err(Error::invalid(
+                "the time is NaN: ask for a number (or -inf, +inf)",
+            ));
+        }
         // Each file's candidates on a thread of its own (a set of per-rank
         // logs without indexes is scanned on every core).
         let sources: Vec<Source> = self
@@ -1062,12 +1069,23 @@ impl LogSet {
         Ok(out)
     }
 
-    /// Writes the data as NumPy arrays into `dir`: `key.npy` (`<u8`),
-    /// `time.npy` (`<f8`, NaN where a record has none), `offset.npy`
-    /// (`<u8`), `file.npy` (`<u2`, sets of several files only), and one
-    /// `.npy` per schema field (or those in `fields`), of the field's
-    /// dtype, shape `(rows,)` or `(rows, count)`. With `time`, the rows
-    /// are the state at that time; otherwise every data record.
+    /// Writes the data as NumPy arrays into `dir` (created if missing):
+    /// `key.npy` (`<u8`), `time.npy` (`<f8`, NaN where a record has none),
+    /// `offset.npy` (`<u8`), `file.npy` (`<u2`, sets of several files
+    /// only), and one `.npy` per schema field (or those in `fields`), of
+    /// the field's dtype, shape `(rows,)` or `(rows, count)`. With `time`,
+    /// the rows are the state at that time; otherwise every data record.
+    ///
+    /// It writes exactly the files the summary lists (each replaced if it
+    /// was there); other files in `dir`, e.g. `.npy` files of an earlier
+    /// export with other fields, are left alone and are not part of this
+    /// export. A name listed twice in `fields`, an unknown name or a NaN
+    /// `time` is an [`Error::InvalidArgument`], before anything is written.
+    /// On an error after files were written, the files this export had
+    /// created or replaced so far are removed (best effort), and so is
+    /// `dir` if this export created it: no half-written set is left
+    /// behind. A file it could not take (e.g. locked by another process)
+    /// is left alone.
     pub fn export(
         &self,
         dir: &Path,
@@ -1076,6 +1094,15 @@ impl LogSet {
         interpolation: Interpolation,
     ) -> Result<ExportSummary> {
         let schema = self.schema().clone();
+        if let Some(names) = fields {
+            for (i, n) in names.iter().enumerate() {
+                if names[..i].contains(n) {
+                    return Err(Error::invalid(format!(
+                        "field {n:?} is listed twice in the fields to export"
+                    )));
+                }
+            }
+        }
         let chosen: Vec<_> = match fields {
             Some(names) => names
                 .iter()
@@ -1092,7 +1119,34 @@ impl LogSet {
                 .collect::<Result<_>>()?,
             None => schema.fields().to_vec(),
         };
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, "mkdir", e))?;
+        // Defence in depth (a log's header already obeys the field name
+        // rule, format::check_field_name): every column becomes
+        // `dir/NAME.npy`, so NAME must be a plain file name, and one only.
+        let mut columns = vec!["key", "time", "offset"];
+        if self.members.len() > 1 {
+            columns.push("file");
+        }
+        columns.extend(chosen.iter().map(|f| f.name.as_str()));
+        for (i, c) in columns.iter().enumerate() {
+            let plain = !c.is_empty()
+                && *c != "."
+                && *c != ".."
+                && !c.contains(['/', '\\'])
+                && !c.chars().any(char::is_control);
+            if !plain || columns[..i].contains(c) {
+                return Err(Error::format(
+                    &self.members[0].path,
+                    format!(
+                        "schema field {c:?} cannot be exported: {}",
+                        if plain {
+                            "its name is used by another column"
+                        } else {
+                            "its name is not a plain file name"
+                        }
+                    ),
+                ));
+            }
+        }
         // The rows: the state at `time`, or every record (streamed, after
         // counting them, so that a log of any size exports in bounded memory).
         let state = match time {
@@ -1107,25 +1161,54 @@ impl LogSet {
                 .map(|m| m.reader.records().count())
                 .sum(),
         };
-        /// Where a column's bytes come from: a payload range, or one of
-        /// the fixed columns by name.
-        struct Spec {
-            name: String,
-            field: Option<(usize, usize)>,
-            width: usize,
+        // The directories this export creates (innermost first), removed
+        // again on failure; a directory that was there is kept.
+        let mut made_dirs = Vec::new();
+        let mut d = dir;
+        while !d.as_os_str().is_empty() && std::fs::symlink_metadata(d).is_err() {
+            made_dirs.push(d.to_path_buf());
+            match d.parent() {
+                Some(p) => d = p,
+                None => break,
+            }
         }
-        let mut specs = Vec::new();
-        let mut arrays = Vec::new();
-        let mut files = Vec::new();
-        let mut add =
-            |name: &str, dtype: DType, count: u32, field: Option<(usize, usize)>| -> Result<()> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, "mkdir", e))?;
+        let mut created: Vec<PathBuf> = Vec::new();
+        let written = (|| -> Result<ExportSummary> {
+            /// Where a column's bytes come from: a payload range, or one of
+            /// the fixed columns by name.
+            struct Spec {
+                name: String,
+                field: Option<(usize, usize)>,
+                width: usize,
+            }
+            let mut specs = Vec::new();
+            let mut arrays = Vec::new();
+            let mut files = Vec::new();
+            let mut add = |name: &str,
+                           dtype: DType,
+                           count: u32,
+                           field: Option<(usize, usize)>|
+             -> Result<()> {
                 let path = dir.join(format!("{name}.npy"));
                 let shape: Vec<usize> = if count == 1 {
                     vec![n]
                 } else {
                     vec![n, count as usize]
                 };
-                arrays.push(ArrayOptions::new().create_dyn_npy(&path, dtype, &shape)?);
+                let existed = std::fs::symlink_metadata(&path).is_ok();
+                match ArrayOptions::new().create_dyn_npy(&path, dtype, &shape) {
+                    Ok(a) => arrays.push(a),
+                    Err(e) => {
+                        // Ours only if it was not there before (a file
+                        // another process holds locked stays untouched).
+                        if !existed && std::fs::symlink_metadata(&path).is_ok() {
+                            created.push(path);
+                        }
+                        return Err(e);
+                    }
+                }
+                created.push(path.clone());
                 files.push((name.to_string(), path));
                 specs.push(Spec {
                     name: name.to_string(),
@@ -1134,75 +1217,88 @@ impl LogSet {
                 });
                 Ok(())
             };
-        add("key", DType::U64, 1, None)?;
-        add("time", DType::F64, 1, None)?;
-        add("offset", DType::U64, 1, None)?;
-        if self.members.len() > 1 {
-            add("file", DType::U16, 1, None)?;
-        }
-        for f in &chosen {
-            add(
-                &f.name,
-                f.dtype,
-                f.count,
-                Some((f.offset as usize, f.len())),
-            )?;
-        }
-        let mut data: Vec<&mut [u8]> = Vec::with_capacity(arrays.len());
-        for a in arrays.iter_mut() {
-            data.push(a.data_mut()?);
-        }
-        // One row: (file, key, time, offset, payload).
-        let mut put = |row: usize,
-                       file: usize,
-                       key: Option<u64>,
-                       time: Option<f64>,
-                       offset: u64,
-                       payload: &[u8]| {
-            for (c, d) in specs.iter().zip(data.iter_mut()) {
-                let Some(out) = d.get_mut(row * c.width..(row + 1) * c.width) else {
-                    continue;
-                };
-                match (c.field, c.name.as_str()) {
-                    (Some((start, len)), _) => match payload.get(start..start + len) {
-                        Some(b) => out.copy_from_slice(b),
-                        None => out.fill(0),
-                    },
-                    (None, "key") => out.copy_from_slice(&key.unwrap_or(0).to_le_bytes()),
-                    (None, "time") => out.copy_from_slice(&time.unwrap_or(f64::NAN).to_le_bytes()),
-                    (None, "offset") => out.copy_from_slice(&offset.to_le_bytes()),
-                    (None, _) => out.copy_from_slice(&(file as u16).to_le_bytes()),
-                }
+            add("key", DType::U64, 1, None)?;
+            add("time", DType::F64, 1, None)?;
+            add("offset", DType::U64, 1, None)?;
+            if self.members.len() > 1 {
+                add("file", DType::U16, 1, None)?;
             }
-        };
-        let mut rows = 0usize;
-        match &state {
-            Some(s) => {
-                for (e, payload) in s.iter() {
-                    put(rows, e.file, Some(e.key), e.time, e.offset, payload);
-                    rows += 1;
-                }
+            for f in &chosen {
+                add(
+                    &f.name,
+                    f.dtype,
+                    f.count,
+                    Some((f.offset as usize, f.len())),
+                )?;
             }
-            None => {
-                'files: for (f, m) in self.members.iter().enumerate() {
-                    for rec in m.reader.records() {
-                        if rows == n {
-                            break 'files; // a live log grew while exporting
+            let mut data: Vec<&mut [u8]> = Vec::with_capacity(arrays.len());
+            for a in arrays.iter_mut() {
+                data.push(a.data_mut()?);
+            }
+            // One row: (file, key, time, offset, payload).
+            let mut put = |row: usize,
+                           file: usize,
+                           key: Option<u64>,
+                           time: Option<f64>,
+                           offset: u64,
+                           payload: &[u8]| {
+                for (c, d) in specs.iter().zip(data.iter_mut()) {
+                    let Some(out) = d.get_mut(row * c.width..(row + 1) * c.width) else {
+                        continue;
+                    };
+                    match (c.field, c.name.as_str()) {
+                        (Some((start, len)), _) => match payload.get(start..start + len) {
+                            Some(b) => out.copy_from_slice(b),
+                            None => out.fill(0),
+                        },
+                        (None, "key") => out.copy_from_slice(&key.unwrap_or(0).to_le_bytes()),
+                        (None, "time") => {
+                            out.copy_from_slice(&time.unwrap_or(f64::NAN).to_le_bytes())
                         }
-                        put(rows, f, rec.key, rec.time, rec.offset, &rec.payload);
+                        (None, "offset") => out.copy_from_slice(&offset.to_le_bytes()),
+                        (None, _) => out.copy_from_slice(&(file as u16).to_le_bytes()),
+                    }
+                }
+            };
+            let mut rows = 0usize;
+            match &state {
+                Some(s) => {
+                    for (e, payload) in s.iter() {
+                        put(rows, e.file, Some(e.key), e.time, e.offset, payload);
                         rows += 1;
                     }
                 }
+                None => {
+                    'files: for (f, m) in self.members.iter().enumerate() {
+                        for rec in m.reader.records() {
+                            if rows == n {
+                                break 'files; // a live log grew while exporting
+                            }
+                            put(rows, f, rec.key, rec.time, rec.offset, &rec.payload);
+                            rows += 1;
+                        }
+                    }
+                }
+            }
+            drop(data);
+            for a in arrays {
+                a.close()?;
+            }
+            Ok(ExportSummary {
+                rows: n as u64,
+                files,
+            })
+        })();
+        if written.is_err() {
+            // Best effort: the error being reported matters more.
+            for p in &created {
+                let _ = std::fs::remove_file(p);
+            }
+            for d in &made_dirs {
+                let _ = std::fs::remove_dir(d);
             }
         }
-        drop(data);
-        for a in arrays {
-            a.close()?;
-        }
-        Ok(ExportSummary {
-            rows: n as u64,
-            files,
-        })
+        written
     }
 }
 
