@@ -1446,7 +1446,15 @@ fn index_reports_keys_out_of_time_order_and_at_still_agrees() {
     assert!(text.contains("2 of 6 keys out of time order"), "{text}");
     assert!(text.contains(": fresh "), "{text}");
     let again = run(&["index", "--rebuild", "--json", p(&path)]).ok().json();
-    assert_eq!(again["indexes"][0]["action"], "rebuilt: asked", "{again}");
+    assert_eq!(
+        again["indexes"][0]["action"], "rebuilt: on request",
+        "{again}"
+    );
+    let text = run(&["index", "--rebuild", p(&path)]).ok().stdout;
+    assert!(
+        text.contains(": rebuilt ") && text.trim_end().ends_with("; on request"),
+        "{text}"
+    );
     assert_eq!(again["indexes"][0]["unordered_keys"], 2, "{again}");
     for t in ["0.5", "0.75", "1.25", "9"] {
         let with = run(&["at", p(&path), "--time", t, "--json"]).ok().stdout;

@@ -76,8 +76,13 @@ pub fn run(args: Args) -> Outcome {
                     "; {u} of {keys} keys out of time order (a state reads all their records)"
                 ),
             };
+            // "rebuilt: why" reads "rebuilt IDX (...); why".
+            let (verb, why) = match what.split_once(": ") {
+                Some((verb, why)) => (verb, format!("; {why}")),
+                None => (what.as_str(), String::new()),
+            };
             out.line(&format!(
-                "{}: {what} {} ({}, {:.1}% of the log){order}",
+                "{}: {verb} {} ({}, {:.1}% of the log){order}{why}",
                 path.display(),
                 ipath.display(),
                 bytes_text(isize),

@@ -229,7 +229,7 @@ fn an_index_naming_a_record_of_another_key_is_an_error_not_an_answer() {
     assert_eq!(set.history(2).unwrap().len(), 6);
     // A plain update trusts it (it matches the log); a rebuild does not.
     assert_eq!(set.build_indexes(None).unwrap(), ["fresh"]);
-    assert_eq!(set.rebuild_indexes(None).unwrap(), ["rebuilt: asked"]);
+    assert_eq!(set.rebuild_indexes(None).unwrap(), ["rebuilt: on request"]);
     let state = set.state_at(10.0, Interpolation::None).unwrap();
     let zero = state.entries().find(|e| e.key == 0).unwrap();
     assert_eq!(zero.time, Some(9.0));

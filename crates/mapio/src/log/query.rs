@@ -797,7 +797,7 @@ impl LogSet {
             let (idx, what) = if anew {
                 let idx = Index::build(&m.reader, Some(&mut cb))?;
                 idx.save(&ipath)?;
-                (idx, "rebuilt: asked".to_string())
+                (idx, "rebuilt: on request".to_string())
             } else {
                 Index::update(&m.reader, &ipath, Some(&mut cb))?
             };
