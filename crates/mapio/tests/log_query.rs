@@ -666,6 +666,24 @@ fn export_columns_match_the_state_and_the_records() {
         set.export(&at, None, Some(&["nope".to_string()]), Interpolation::None)
             .is_err()
     );
+    // Interpolated: a row's time is the time its values were taken to.
+    let lin = dir.path().join("lin");
+    set.export(&lin, Some(1.25), None, Interpolation::Linear)
+        .unwrap();
+    let state = set.state_at(1.25, Interpolation::Linear).unwrap();
+    let time = DynArray::open_npy(lin.join("time.npy")).unwrap();
+    let x = DynArray::open_npy(lin.join("x.npy")).unwrap();
+    assert!(state.entries().any(|e| e.interpolated));
+    for (i, (e, p)) in state.iter().enumerate() {
+        let want = if e.interpolated {
+            1.25
+        } else {
+            e.time.unwrap()
+        };
+        assert_eq!(time.get(i), Some(Scalar::Float(want)), "row {i}");
+        let x0 = f64::from_le_bytes(p[..8].try_into().unwrap());
+        assert_eq!(x.get(2 * i), Some(Scalar::Float(x0)), "row {i}");
+    }
 }
 
 /// A closed log of 5 keys × 4 steps at times 0, 1, 2, 3.

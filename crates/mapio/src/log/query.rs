@@ -1070,7 +1070,9 @@ impl LogSet {
     }
 
     /// Writes the data as NumPy arrays into `dir` (created if missing):
-    /// `key.npy` (`<u8`), `time.npy` (`<f8`, NaN where a record has none),
+    /// `key.npy` (`<u8`), `time.npy` (`<f8`: the time of the row's values,
+    /// its record's, or `time` for a row interpolated to it; NaN where a
+    /// record has none),
     /// `offset.npy` (`<u8`), `file.npy` (`<u2`, sets of several files
     /// only), and one `.npy` per schema field (or those in `fields`), of
     /// the field's dtype, shape `(rows,)` or `(rows, count)`. With `time`,
@@ -1264,7 +1266,10 @@ impl LogSet {
             match &state {
                 Some(s) => {
                     for (e, payload) in s.iter() {
-                        put(rows, e.file, Some(e.key), e.time, e.offset, payload);
+                        // The time of the row's values: the state's, for
+                        // values interpolated to it.
+                        let t = if e.interpolated { Some(s.time) } else { e.time };
+                        put(rows, e.file, Some(e.key), t, e.offset, payload);
                         rows += 1;
                     }
                 }
