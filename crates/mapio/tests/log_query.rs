@@ -578,6 +578,24 @@ fn index_extends_when_the_log_grows_and_detects_staleness() {
     ));
 }
 
+/// A set holding two copies of one log (a backup beside the original)
+/// is refused: every record would count twice.
+#[test]
+fn a_set_refuses_two_copies_of_one_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let (paths, _) = write_run(dir.path(), 2, 10, &[Ev::Step], true);
+    assert!(LogSet::open(dir.path(), &SetOptions::new()).is_ok());
+    let copy = dir.path().join("run_0002.log");
+    std::fs::copy(&paths[1], &copy).unwrap();
+    let e = LogSet::open(dir.path(), &SetOptions::new()).unwrap_err();
+    let m = e.to_string();
+    assert!(
+        m.contains("copies of one log") && m.contains("run_0002.log"),
+        "{m}"
+    );
+    assert!(matches!(e, mapio::Error::InvalidArgument(_)), "{e:?}");
+}
+
 #[test]
 fn read_only_logs_and_index_dir() {
     let dir = tempfile::tempdir().unwrap();

@@ -718,7 +718,24 @@ impl LogSet {
         Ok(set)
     }
 
+    /// One schema for all; and each log once: two files created at the
+    /// same nanosecond are copies of one log (the ranks of a run create
+    /// theirs apart), whose records would count twice.
     fn check_schemas(&self) -> Result<()> {
+        let mut created: Vec<(u64, &Path)> = self
+            .members
+            .iter()
+            .map(|m| (m.reader.header().created_ns, m.path.as_path()))
+            .collect();
+        created.sort_unstable();
+        if let Some(w) = created.windows(2).find(|w| w[0].0 == w[1].0) {
+            return Err(Error::invalid(format!(
+                "{} and {} are copies of one log (created at the same instant): a set \
+                 reads each log once",
+                w[0].1.display(),
+                w[1].1.display()
+            )));
+        }
         let first = self.members[0].reader.schema();
         for m in &self.members[1..] {
             if m.reader.schema() != first {
