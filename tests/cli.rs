@@ -1007,6 +1007,12 @@ fn verify_detects_damage_and_recover_repairs_it() {
         text.contains("DAMAGED") && text.contains("mapio recover"),
         "{text}"
     );
+    // Its writer closed it: the damage came later, not from a crash.
+    assert!(
+        text.contains("closed cleanly by its writer, damaged since"),
+        "{text}"
+    );
+    assert!(!text.contains("crashed"), "{text}");
     // The other records are still readable.
     assert_eq!(
         run(&["cat", "--json", p(&path)]).ok().json_lines().len(),

@@ -43,7 +43,10 @@ pub fn run(args: Args) -> Outcome {
             let _p = Progress::spinner("verifying log");
             mapio::log::verify(path)?
         };
-        print_log_report(&mut out, path, &report, args.json)?;
+        // Whether its last writer closed it (the header says so): damage
+        // found then came later, not from a crash.
+        let closed = mapio::log::LogReader::open(path)?.closed_cleanly();
+        print_log_report(&mut out, path, &report, closed, args.json)?;
         if report.is_intact() {
             Exit::Ok
         } else {
@@ -91,7 +94,13 @@ fn verify_npy(out: &mut Out, path: &Path, json: bool) -> anyhow::Result<Exit> {
     Ok(Exit::Ok)
 }
 
-fn print_log_report(out: &mut Out, path: &Path, r: &ScanReport, json: bool) -> std::io::Result<()> {
+fn print_log_report(
+    out: &mut Out,
+    path: &Path,
+    r: &ScanReport,
+    closed: bool,
+    json: bool,
+) -> std::io::Result<()> {
     if json {
         return out.json_doc(&json!({
             "ok": r.is_intact(),
@@ -135,6 +144,11 @@ fn print_log_report(out: &mut Out, path: &Path, r: &ScanReport, json: bool) -> s
         out.line("  live: a writer is attached; records may still be arriving")?;
     } else if r.clean {
         out.line("  closed cleanly")?;
+    } else if closed && !r.damaged.is_empty() {
+        out.line(
+            "  closed cleanly by its writer, damaged since (the ranges above: the disk, or a \
+             program outside mapio)",
+        )?;
     } else {
         out.line(&format!(
             "  not closed cleanly (the writer crashed or was killed); `mapio recover {p}` makes \
