@@ -55,11 +55,7 @@ pub enum Error {
 
     /// The disk (or the process's file-size limit, or a quota) has no room
     /// for the space asked for. Nothing written before is lost.
-    #[error(
-        "{}: no space for {requested} bytes at offset {offset} ({source}); free some space or \
-         choose a smaller size; data written before is intact",
-        path.display()
-    )]
+    #[error("{}", no_space_text(path, *offset, *requested, source))]
     NoSpace {
         /// The file concerned.
         path: PathBuf,
@@ -126,6 +122,30 @@ pub enum Error {
     /// An argument is wrong regardless of any file.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+}
+
+/// The message of [`Error::NoSpace`]: what could not be had, why, and
+/// what is safe (the bytes below `offset`, when there are any).
+fn no_space_text(path: &Path, offset: u64, requested: u64, source: &io::Error) -> String {
+    let what = if requested > 0 {
+        format!("no room for {requested} more bytes at offset {offset}")
+    } else {
+        "no room".to_string()
+    };
+    let why = match source.raw_os_error() {
+        Some(libc::EFBIG) => "the file would pass the size limit of this filesystem or process",
+        Some(libc::EDQUOT) => "the disk quota is used up",
+        _ => "the disk is full",
+    };
+    let kept = if offset > 0 {
+        format!("; the file's first {offset} bytes are intact")
+    } else {
+        String::new()
+    };
+    format!(
+        "{}: {what}: {why} ({source}); free some space or choose a smaller size{kept}",
+        path.display()
+    )
 }
 
 impl Error {

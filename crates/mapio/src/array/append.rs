@@ -156,6 +156,32 @@ impl<T: Element> AppendableArray<T> {
                 ),
             ));
         }
+        // The header is rewritten in place as rows are added: it must have
+        // room for the most rows the reservation holds, checked now rather
+        // than at the first flush, after rows were accepted.
+        let row_bytes = (row_len as u64).saturating_mul(T::DTYPE.itemsize() as u64);
+        let most = match row_bytes {
+            0 => usize::MAX,
+            b => usize::try_from(file.capacity().saturating_sub(header.data_offset as u64) / b)
+                .unwrap_or(usize::MAX)
+                .max(rows),
+        };
+        let mut preamble = file.as_slice()[..header.data_offset].to_vec();
+        let largest = Self::shape_of(order, &row_shape, most);
+        match npy::rewrite_shape(&mut preamble, &header, &largest) {
+            Err(npy::NpyError::NoRoom { needed, have }) => {
+                return Err(Error::format(
+                    path,
+                    format!(
+                        "its .npy header has no room to grow: {most} rows need a {needed}-byte \
+                         header, it has {have} (a file saved without the padding NumPy adds \
+                         for growth); save it again with a recent np.save, or copy the rows \
+                         into a new AppendableArray"
+                    ),
+                ));
+            }
+            r => r.map_err(|e| npy_error(path, e))?,
+        }
         Ok(AppendableArray {
             file,
             header,

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::{AppendableArray, Array, AtomicArray, AtomicElement, DType, DynArray, Element, Order};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::map::{Advice, Mode, OpenOptions};
 
 /// How to open or create an array file: mode, order, offset (raw files),
@@ -145,6 +145,18 @@ impl ArrayOptions {
         path: impl AsRef<Path>,
         shape: &[usize],
     ) -> Result<Array<T>> {
+        // Checked before the file is touched: `w+` truncates it.
+        let align = std::mem::align_of::<T>() as u64;
+        if self.offset % align != 0 && shape.iter().all(|&d| d > 0) {
+            return Err(Error::invalid(format!(
+                "{}: data at file offset {} would not be aligned for {} ({align}-byte \
+                 alignment); choose an offset that is a multiple of {align} (or create it as a \
+                 DynArray)",
+                path.as_ref().display(),
+                self.offset,
+                T::DTYPE.name()
+            )));
+        }
         Array::from_dyn(self.create_dyn_raw(path, T::DTYPE, shape)?)
     }
 

@@ -166,6 +166,67 @@ fn truncated_and_damaged_npy() {
     assert!(Array::<f64>::open_npy(&p, Mode::ReadOnly).is_err());
 }
 
+/// A typed raw array whose offset would leave its data unaligned is
+/// refused before the file is touched (`w+` would have emptied it).
+#[test]
+fn unaligned_typed_create_refused_before_truncating() {
+    let (_d, p) = tmp("keep.bin");
+    std::fs::write(&p, vec![b'Z'; 10_000]).unwrap();
+    let e = ArrayOptions::new()
+        .offset(3)
+        .create_raw::<f32>(&p, &[2])
+        .unwrap_err();
+    assert!(e.to_string().contains("multiple of 4"), "{e}");
+    assert_eq!(std::fs::read(&p).unwrap(), vec![b'Z'; 10_000]);
+    let missing = p.with_file_name("new.bin");
+    assert!(
+        ArrayOptions::new()
+            .offset(6)
+            .create_raw::<f64>(&missing, &[1])
+            .is_err()
+    );
+    assert!(!missing.exists());
+    // Nothing to misalign: no data, or an element type of alignment 1.
+    ArrayOptions::new()
+        .offset(3)
+        .create_raw::<f32>(&missing, &[0])
+        .unwrap();
+    ArrayOptions::new()
+        .offset(3)
+        .create_raw::<u8>(&missing, &[5])
+        .unwrap();
+}
+
+/// A `.npy` whose header leaves its data unaligned (legal, though NumPy
+/// never writes one) opens as a `DynArray`; a typed open says why not,
+/// without advice about offsets that a `.npy` does not have.
+#[test]
+fn npy_with_unaligned_data_opens_dynamically() {
+    let (_d, p) = tmp("tight.npy");
+    let mut header = "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }".to_string();
+    while 10 + header.len() + 1 < 73 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut b = b"\x93NUMPY\x01\x00".to_vec();
+    b.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    b.extend_from_slice(header.as_bytes());
+    for x in [1.5f64, -2.0] {
+        b.extend_from_slice(&x.to_le_bytes());
+    }
+    std::fs::write(&p, &b).unwrap();
+    let d = DynArray::open_npy(&p).unwrap();
+    assert_eq!(d.info().data_offset, 73);
+    assert_eq!(d.get(1), Some(Scalar::Float(-2.0)));
+    let e = Array::<f64>::open_npy(&p, Mode::ReadOnly).unwrap_err();
+    let m = e.to_string();
+    assert!(
+        m.contains("header ends at offset 73") && m.contains("DynArray"),
+        "{m}"
+    );
+    assert!(!m.contains("choose an offset"), "{m}");
+}
+
 #[test]
 fn copy_on_write_npy_leaves_file() {
     let (_d, p) = tmp("c.npy");
@@ -222,6 +283,34 @@ fn appendable_grows_and_reopens() {
     assert_eq!(a.view()[[99_999, 1]], 99_999.5);
     assert_eq!(a.view()[[100_001, 2]], 6.0);
     assert!(AppendableArray::<f32>::open(&p).is_err());
+}
+
+/// A `.npy` saved without growth padding (a tight header) is refused by
+/// `AppendableArray::open` at once, not after rows were accepted, and is
+/// left as it was.
+#[test]
+fn appendable_open_refuses_a_header_without_room_to_grow() {
+    let (_d, p) = tmp("tight.npy");
+    // 10 + 63 = 73 bytes of preamble, no spare space for more digits.
+    let mut header = "{'descr': '<f8', 'fortran_order': False, 'shape': (9, 1999), }".to_string();
+    header.push('\n');
+    assert_eq!(10 + header.len(), 73);
+    let mut b = b"\x93NUMPY\x01\x00".to_vec();
+    b.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    b.extend_from_slice(header.as_bytes());
+    b.resize(b.len() + 9 * 1999 * 8, 0);
+    std::fs::write(&p, &b).unwrap();
+    let e = AppendableArray::<f64>::open(&p).expect_err("refused at open");
+    assert!(e.to_string().contains("no room to grow"), "{e}");
+    assert_eq!(std::fs::read(&p).unwrap(), b, "the file is untouched");
+    // NumPy's own header (padded for growth) opens and grows.
+    let q = p.with_file_name("padded.npy");
+    let a = Array::<f64>::create_npy(&q, &[9, 1999]).unwrap();
+    a.close().unwrap();
+    let mut g = AppendableArray::<f64>::open(&q).unwrap();
+    g.extend(&vec![1.0; 1999]).unwrap();
+    g.close().unwrap();
+    assert_eq!(DynArray::open_npy(&q).unwrap().info().shape, [10, 1999]);
 }
 
 #[test]

@@ -76,15 +76,21 @@ impl<T: Element> Array<T> {
         let align = std::mem::align_of::<T>();
         let addr = inner.data().as_ptr() as usize;
         if !inner.data().is_empty() && addr % align != 0 {
-            return Err(Error::format(
-                path,
-                format!(
-                    "data at file offset {} is not aligned for {} ({align}-byte alignment); \
-                     choose an offset that is a multiple of {align}",
-                    inner.info().data_offset,
+            let offset = inner.info().data_offset;
+            let what = match inner.info().format {
+                super::FileFormat::Npy { .. } => format!(
+                    "its .npy header ends at offset {offset}, which leaves the data unaligned \
+                     for {} ({align}-byte alignment; NumPy pads headers to 64 bytes): open it \
+                     as a DynArray, or save it again with np.save",
                     want.name()
                 ),
-            ));
+                super::FileFormat::Raw => format!(
+                    "data at file offset {offset} is not aligned for {} ({align}-byte \
+                     alignment); choose an offset that is a multiple of {align}",
+                    want.name()
+                ),
+            };
+            return Err(Error::format(path, what));
         }
         Ok(Array {
             inner,
