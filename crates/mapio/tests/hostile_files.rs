@@ -78,8 +78,13 @@ fn f4_offsets_near_the_end_of_the_address_space() {
         assert_eq!(r.records_from(off).count(), 0);
     }
     assert!(
-        r.history(1).is_err(),
+        r.history_back_from(HEADER_LEN).is_err(),
         "a prev past the end is a broken chain"
+    );
+    assert_eq!(
+        r.history(1).unwrap().len(),
+        1,
+        "the record itself is intact"
     );
 }
 
@@ -119,7 +124,10 @@ fn f7_a_history_chain_that_loops() {
     let dir = tempfile::tempdir().unwrap();
     let a = record(Some(1), Some(HEADER_LEN), &[7; 64]); // points at itself
     let p = log_file(dir.path(), "loop.log", &a);
-    let e = LogReader::open(&p).unwrap().history(1).unwrap_err();
+    let e = LogReader::open(&p)
+        .unwrap()
+        .history_back_from(HEADER_LEN)
+        .unwrap_err();
     assert!(e.to_string().contains("loops"), "{e}");
 }
 

@@ -650,18 +650,14 @@ impl LogReader {
         r
     }
 
-    /// All records of `key` in file order, found by walking the history
-    /// chain back from the key's last record (one scan to find it).
+    /// Every intact record of `key`, in file order (one scan). Unlike the
+    /// chain walk of [`history_back_from`](Self::history_back_from), it
+    /// finds records written without a chain link, records past a link
+    /// broken by damage, and keeps file order where links do not (see
+    /// [`Chain::Auto`](super::Chain::Auto)). [`LogSet::history`](super::LogSet::history)
+    /// answers the same in time order, through the index when there is one.
     pub fn history(&self, key: u64) -> Result<Vec<Record>> {
-        let last = self
-            .records()
-            .filter(|r| r.key == Some(key))
-            .last()
-            .map(|r| r.offset);
-        match last {
-            Some(off) => self.history_back_from(off),
-            None => Ok(Vec::new()),
-        }
+        Ok(self.records().filter(|r| r.key == Some(key)).collect())
     }
 
     /// The history chain ending at the record at `offset`, oldest first.

@@ -89,11 +89,44 @@ fn history_chains_follow_each_key() {
         let got: Vec<u64> = h.iter().map(|r| r.offset).collect();
         assert_eq!(&got, offs, "key {key}");
         assert_eq!(h[0].prev, Some(0));
+        // One thread: the chain links each record to the one before.
+        let chain = r.history_back_from(*offs.last().unwrap()).unwrap();
+        assert_eq!(chain.iter().map(|r| r.offset).collect::<Vec<_>>(), *offs);
     }
     assert_eq!(r.read_at(solo).unwrap().prev, None);
     assert!(r.history(12345).unwrap().is_empty());
     drop(r);
     log.close().unwrap();
+}
+
+/// A reservation committed after a later append of its key links in
+/// commit order (forward); `history` still gives every record of the key
+/// in file order, with or without chain links, and the chain walk visits
+/// each linked record once.
+#[test]
+fn history_is_file_order_whatever_the_links() {
+    let (_d, p) = tmp();
+    let log = small().create(&p).unwrap();
+    let a = log.append(&Entry::new().key(1).time(0.0), b"a").unwrap();
+    let r = log.reserve(&Entry::new().key(1).time(1.0), 8).unwrap();
+    let b = log.append(&Entry::new().key(1).time(2.0), b"b").unwrap();
+    let reserved = r.offset();
+    r.commit().unwrap();
+    let c = log.append(&Entry::new().key(1).time(3.0), b"c").unwrap();
+    let d = log
+        .append(&Entry::new().key(1).time(4.0).chain(Chain::None), b"d")
+        .unwrap();
+    log.close().unwrap();
+    let reader = LogReader::open(&p).unwrap();
+    let h = reader.history(1).unwrap();
+    let offsets: Vec<u64> = h.iter().map(|r| r.offset).collect();
+    assert_eq!(offsets, [a, reserved, b, c, d]);
+    assert!(a < reserved && reserved < b);
+    // The reservation linked to `b`, committed before it: forward.
+    assert_eq!(reader.read_at(reserved).unwrap().prev, Some(b));
+    let chain = reader.history_back_from(c).unwrap();
+    let walked: Vec<u64> = chain.iter().map(|r| r.offset).collect();
+    assert_eq!(walked, [a, b, reserved, c]);
 }
 
 #[test]
@@ -190,9 +223,10 @@ fn crash_without_close_then_reopen_continues() {
     let r = LogReader::open(&p).unwrap();
     let h = r.history(1).unwrap();
     assert_eq!(h.last().unwrap().payload, b"new session");
+    assert_eq!(h[h.len() - 2].offset, after);
     assert_eq!(
-        h[h.len() - 2].offset,
-        after,
+        h.last().unwrap().prev,
+        Some(after),
         "the chain continues across sessions"
     );
     assert_eq!(r.sessions(), 2);

@@ -24,9 +24,12 @@ const OFF_WORD_SESSIONS: usize = format::OFF_SESSIONS / 8;
 /// How a record links to the previous record of its key.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Chain {
-    /// The writer fills in the offset of the key's previous record (0 for
-    /// the first), tracking it for the caller. The default when a key is
-    /// given.
+    /// The writer fills in the offset of the key's record committed
+    /// before this one (0 for the first), tracking it for the caller. The
+    /// default when a key is given. With one thread writing a key at a
+    /// time, that is the key's previous record in the file; a reservation
+    /// committed after a later append of its key, or one key appended by
+    /// several threads at once, links in commit order (FORMAT.md 1.3).
     #[default]
     Auto,
     /// This offset (the caller tracks chains itself).
