@@ -246,6 +246,74 @@ fn an_index_naming_a_record_of_another_key_is_an_error_not_an_answer() {
     assert_eq!(set.history(0).unwrap().len(), 7);
 }
 
+/// Writers refuse a NaN time; a record carrying one anyway (a crafted
+/// log) is placed nowhere by queries, with or without the index, and an
+/// infinite time is never interpolated from (its weights would be NaN).
+#[test]
+fn nan_and_infinite_times_never_make_nan_states() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("t.log");
+    let schema = Schema::new()
+        .field("x", mapio::array::DType::F64, 1)
+        .unwrap();
+    let log = LogOptions::new().schema(schema).create(&p).unwrap();
+    let at = |key: u64, t: f64, x: f64| {
+        log.append(&mapio::log::Entry::new().key(key).time(t), &x.to_le_bytes())
+    };
+    assert!(
+        at(1, f64::NAN, 0.0)
+            .unwrap_err()
+            .to_string()
+            .contains("NaN")
+    );
+    at(1, 0.0, 1.0).unwrap();
+    let crafted = at(1, 9.0, 2.0).unwrap();
+    at(2, f64::NEG_INFINITY, 1.0).unwrap();
+    at(2, 1.0, 2.0).unwrap();
+    log.close().unwrap();
+    // Key 1's second record gets a NaN time (and a CRC that matches).
+    let mut b = std::fs::read(&p).unwrap();
+    let o = crafted as usize;
+    let payload_len = u32::from_le_bytes(b[o + 12..o + 16].try_into().unwrap()) as usize;
+    b[o + 32..o + 40].copy_from_slice(&f64::NAN.to_le_bytes()); // key, prev, time
+    let w0 = u64::from_le_bytes(b[o..o + 8].try_into().unwrap());
+    let crc = format::record_crc(&b[o + 12..o + 40 + payload_len], w0);
+    b[o + 8..o + 12].copy_from_slice(&crc.to_le_bytes());
+    std::fs::write(&p, &b).unwrap();
+    let x_of = |set: &LogSet, t: f64, how| -> Vec<(u64, f64, bool)> {
+        let state = set.state_at(t, how).unwrap();
+        state
+            .iter()
+            .map(|(e, p)| {
+                (
+                    e.key,
+                    f64::from_le_bytes(p[..8].try_into().unwrap()),
+                    e.interpolated,
+                )
+            })
+            .collect()
+    };
+    let mut set = LogSet::open(&p, &SetOptions::new().no_index(true)).unwrap();
+    for indexed in [false, true] {
+        if indexed {
+            set = LogSet::open(&p, &SetOptions::new()).unwrap();
+            set.build_indexes(None).unwrap();
+        }
+        // Key 1: only its time-0 record is placed; key 2: from -inf on,
+        // not interpolated between -inf and 1.
+        assert_eq!(
+            x_of(&set, 0.5, Interpolation::Linear),
+            [(1, 1.0, false), (2, 1.0, false)],
+            "indexed: {indexed}"
+        );
+        assert_eq!(
+            x_of(&set, 100.0, Interpolation::None),
+            [(1, 1.0, false), (2, 2.0, false)],
+            "indexed: {indexed}"
+        );
+    }
+}
+
 #[test]
 fn f11_f12_devices_and_fifos_are_refused_at_once() {
     let dir = tempfile::tempdir().unwrap();

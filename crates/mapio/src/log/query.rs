@@ -482,6 +482,11 @@ impl Cand {
     /// has the latest time, then the latest offset; the next after `t`
     /// has the earliest time, then the earliest offset.
     fn see(&mut self, offset: u64, rt: f64, t: f64) {
+        if rt.is_nan() {
+            // Not before t, nor after it (a crafted log: writers refuse
+            // NaN times): as a record without a time, it is not placed.
+            return;
+        }
         if rt <= t {
             if self.best == NONE || rt > self.best_t || (rt == self.best_t && offset > self.best) {
                 self.best = offset;
@@ -1029,8 +1034,9 @@ impl LogSet {
                 payloads.truncate(start);
                 continue;
             }
-            if let (true, Some(ta), Some(tb)) = (linear, e.time(), next_t) {
-                interpolate(self.schema(), &mut payloads[start..], next_buf, ta, tb, t);
+            if let (true, Some(ta), Some(tb)) = (linear, e.time(), next_t)
+                && interpolate(self.schema(), &mut payloads[start..], next_buf, ta, tb, t)
+            {
                 e.bits |= INTERPOLATED;
             }
             entries.push(e);
@@ -1342,10 +1348,12 @@ fn rank(time: Option<f64>, flags: Flags, offset: u64) -> Rank {
 }
 
 /// Interpolates the float fields of payload `a` (time `ta`) linearly to
-/// time `t` towards payload `b` (time `tb`), in place.
-fn interpolate(schema: &Schema, a: &mut [u8], b: &[u8], ta: f64, tb: f64, t: f64) {
-    if tb <= ta {
-        return;
+/// time `t` towards payload `b` (time `tb`), in place; whether it did
+/// (only between two finite, increasing times: an infinite one would make
+/// every weight NaN).
+fn interpolate(schema: &Schema, a: &mut [u8], b: &[u8], ta: f64, tb: f64, t: f64) -> bool {
+    if !(ta.is_finite() && tb.is_finite() && tb > ta) {
+        return false;
     }
     let w = (t - ta) / (tb - ta);
     for f in schema.fields() {
@@ -1366,6 +1374,7 @@ fn interpolate(schema: &Schema, a: &mut [u8], b: &[u8], ta: f64, tb: f64, t: f64
                 .encode(&Scalar::Float(va + (vb - va) * w), &mut a[at..at + item]);
         }
     }
+    true
 }
 
 #[cfg(test)]

@@ -868,7 +868,14 @@ impl Log {
         self.inner.allocated.load(Ordering::Acquire)
     }
 
+    /// The length of a record of `meta` and `payload` bytes, checking the
+    /// entry: a NaN time is refused (no query could place the record).
     fn record_len(&self, meta: &Meta, payload: usize) -> Result<u64> {
+        if meta.time.is_some_and(f64::is_nan) {
+            return Err(Error::invalid(
+                "a record's time cannot be NaN (queries place records by time)",
+            ));
+        }
         meta.record_len(payload)
             .ok_or_else(|| Error::invalid(format!("a record of {payload} bytes is too long")))
     }
