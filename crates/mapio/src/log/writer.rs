@@ -548,6 +548,33 @@ impl Inner {
         Ok(pos)
     }
 
+    /// Covers with padding every gap below `limit` that no record fills:
+    /// called by `close`, when no append is in flight, so a gap is a
+    /// reservation that was forgotten (`mem::forget`), never committed nor
+    /// dropped. Recovery would do the same on the next open; done here, a
+    /// closed log reads as clean.
+    fn pad_forgotten(&self, limit: u64) -> Result<()> {
+        let words = self.words()?;
+        let start = {
+            let st = self.sync.lock().unwrap_or_else(|e| e.into_inner());
+            st.prefix.max(self.committed.load(Ordering::Acquire))
+        };
+        let mut budget = core::resync_budget(limit);
+        let mut scratch = Vec::new();
+        let mut pos = start;
+        loop {
+            pos = self.scan_prefix(pos, limit)?;
+            if pos >= limit {
+                break;
+            }
+            let next = core::resync(words, pos, limit, &mut scratch, &mut budget).unwrap_or(limit);
+            core::fill_padding(words, pos, next);
+            pos = next;
+        }
+        self.committed.fetch_max(pos, Ordering::AcqRel);
+        Ok(())
+    }
+
     fn sync(&self) -> Result<u64> {
         self.check_failed()?;
         let mut st = self.sync.lock().unwrap_or_else(|e| e.into_inner());
@@ -973,6 +1000,11 @@ impl Log {
             self.inner.sync()?;
             return Err(e);
         }
+        let tail = self
+            .inner
+            .tail()
+            .min(self.inner.allocated.load(Ordering::Acquire));
+        self.inner.pad_forgotten(tail)?;
         let words = self.inner.words()?;
         let off = match core::reserve(words, &*self.inner, format::END_LEN) {
             Ok(off) => off,
@@ -986,11 +1018,9 @@ impl Log {
         self.inner
             .words()?
             .store(OFF_WORD_STATE, format::STATE_CLOSED, Ordering::Release);
-        // One flush for the end record and the header together. No walk
-        // for the committed prefix: with `self` consumed no append is in
-        // flight, so everything reserved is committed, padding, or a hole
-        // of a forgotten reservation that recovery steps over (the
-        // `synced` hint keeps its last value, below any such hole).
+        // One flush for the end record and the header together. With
+        // `self` consumed no append is in flight: everything reserved is
+        // committed or padding (forgotten reservations were padded above).
         if let Err(e) = self.inner.map.sync_data() {
             let _ = self.inner.failed.set(e.to_string());
             return Err(e);
