@@ -352,7 +352,12 @@ impl FollowOptions {
     }
 
     /// Stop at the end record of a clean close, or when the writer is gone
-    /// and nothing more can come (default); otherwise keep waiting.
+    /// and nothing more can come (default); otherwise keep waiting (with
+    /// [`idle_timeout`](Self::idle_timeout) as the way out). Note that a
+    /// new writer cannot reopen the log while any reader is attached
+    /// (`Log::open` recovers under the exclusive lock, FORMAT.md 2): a
+    /// follower that keeps waiting after the writer left keeps the next
+    /// session out until it lets go.
     pub fn stop_at_end(mut self, yes: bool) -> Self {
         self.stop_at_end = yes;
         self
