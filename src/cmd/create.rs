@@ -72,14 +72,11 @@ pub fn run(args: Args) -> Outcome {
     }
     let existed = match std::fs::symlink_metadata(&args.path) {
         Ok(_) if !args.force => {
-            return Err(io_error(
-                &args.path,
-                "create",
-                std::io::Error::new(
-                    std::io::ErrorKind::AlreadyExists,
-                    "the file exists; pass --force to overwrite it",
-                ),
-            ));
+            // A usage error (exit 2), as `mapio demo` refuses a file.
+            return Err(usage(format!(
+                "{} exists; pass --force to overwrite it",
+                args.path.display()
+            )));
         }
         Ok(_) => true,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
