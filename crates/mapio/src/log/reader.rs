@@ -125,6 +125,12 @@ pub(crate) fn step<M: Memory + ?Sized>(
                 Slot::Invalid(why) => why,
                 _ => "hole",
             };
+            // Zeros to the end (a closed log's unused allocation, kept
+            // when a reader was attached at close): the end, found in one
+            // pass that stops at the first non-zero word otherwise.
+            if core::all_zero(mem, pos, limit) {
+                return Step::Eof;
+            }
             let mut scratch = Vec::new();
             match core::resync(mem, pos, limit, &mut scratch, budget) {
                 Some(q) => {
@@ -139,7 +145,6 @@ pub(crate) fn step<M: Memory + ?Sized>(
                         why: why.to_string(),
                     })
                 }
-                None if core::all_zero(mem, pos, limit) => Step::Eof,
                 None => Step::Gap(Damage {
                     from: pos,
                     to: limit,
