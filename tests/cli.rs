@@ -624,7 +624,7 @@ fn no_space_exits_5_and_leaves_no_file() {
     ])
     .fails(5);
     assert!(
-        r.stderr.contains("huge.npy") && r.stderr.contains("no space"),
+        r.stderr.contains("huge.npy") && r.stderr.contains("no room"),
         "{}",
         r.stderr
     );

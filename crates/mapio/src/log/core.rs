@@ -580,6 +580,16 @@ pub(crate) fn resync<M: Memory + ?Sized>(
     None
 }
 
+/// The end of the last non-zero 8-byte word of `from..to` (`from` if all
+/// are zero), scanning back from `to`.
+pub(crate) fn nonzero_end<M: Memory + ?Sized>(mem: &M, from: u64, to: u64) -> u64 {
+    let (first, mut i) = (from / 8, to / 8);
+    while i > first && mem.load((i - 1) as usize, Ordering::Relaxed) == 0 {
+        i -= 1;
+    }
+    (i * 8).max(from)
+}
+
 /// Whether the bytes of `from..to` are all zero.
 pub(crate) fn all_zero<M: Memory + ?Sized>(mem: &M, from: u64, to: u64) -> bool {
     (from / 8..to.div_ceil(8)).all(|i| mem.load(i as usize, Ordering::Relaxed) == 0)

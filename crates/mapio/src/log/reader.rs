@@ -145,9 +145,12 @@ pub(crate) fn step<M: Memory + ?Sized>(
                         why: why.to_string(),
                     })
                 }
+                // Nothing good follows: the gap ends with its last
+                // non-zero byte (a torn record); zeros after it are the
+                // unused allocation, the end (next step).
                 None => Step::Gap(Damage {
                     from: pos,
-                    to: limit,
+                    to: core::nonzero_end(mem, pos, limit),
                     why: why.to_string(),
                 }),
             }
