@@ -367,7 +367,9 @@ pub fn run(args: &DemoArgs) -> Result<i32> {
     })?;
     let _ = last_sync;
     let bytes = log.tail() - mapio::log::format::HEADER_LEN;
-    let final_size = log.close()?;
+    // Where the log ends (the file is that long unless a reader, such as
+    // the follower, still had it open at close: FORMAT.md 1.7).
+    let end_offset = log.close()?;
 
     // Wait for the follower to see the end record and report.
     let mut follower_ok = None;
@@ -431,7 +433,8 @@ pub fn run(args: &DemoArgs) -> Result<i32> {
         "records": run.records,
         "record_bytes": record_len,
         "bytes": bytes,
-        "file_size": final_size,
+        "end_offset": end_offset,
+        "file_size": std::fs::metadata(&path).map(|m| m.len()).unwrap_or(end_offset),
         "seconds": run.seconds,
         "records_per_s": rate,
         "mb_per_s": mb / run.seconds,
@@ -898,8 +901,8 @@ fn run_ranks(args: &DemoArgs) -> Result<i32> {
         children.push(child);
     }
     let (mut records, mut enters, mut exits, mut bytes) = (0u64, 0u64, 0u64, 0u64);
-    let mut failed = false;
-    for mut child in children {
+    let mut failed = Vec::new();
+    for (rank, mut child) in children.into_iter().enumerate() {
         if let Some(out) = child.stdout.take() {
             for line in BufReader::new(out).lines().map_while(|l| l.ok()) {
                 if args.json {
@@ -922,11 +925,34 @@ fn run_ranks(args: &DemoArgs) -> Result<i32> {
                 }
             }
         }
-        failed |= !child.wait()?.success();
+        let status = child.wait()?;
+        if !status.success() {
+            failed.push((rank, status));
+        }
     }
     let seconds = start.elapsed().as_secs_f64();
-    if failed {
-        anyhow::bail!("a rank process failed");
+    if !failed.is_empty() {
+        use std::os::unix::process::ExitStatusExt;
+        let what: Vec<String> = failed
+            .iter()
+            .map(|(rank, status)| {
+                let how = match (status.code(), status.signal()) {
+                    (Some(c), _) => format!("exited with status {c}"),
+                    (None, Some(9)) => "was killed (SIGKILL)".to_string(),
+                    (None, Some(s)) => format!("was killed by signal {s}"),
+                    (None, None) => "failed".to_string(),
+                };
+                format!(
+                    "rank {rank} ({}) {how}",
+                    dir.join(rank_log_name(*rank)).display()
+                )
+            })
+            .collect();
+        anyhow::bail!(
+            "{}; a killed rank's log is readable as it is, and `mapio recover` on it keeps every \
+             record it committed (the other ranks' logs are complete)",
+            what.join("; ")
+        );
     }
     // Read the set back as one: every particle present at the last step,
     // and a particle that moved has one continuous history.

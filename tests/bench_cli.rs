@@ -164,4 +164,15 @@ fn bad_usage_is_exit_2() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+    // A name no workload starts with runs nothing and says so.
+    let out = mapio()
+        .args(["bench", "--quick", "--only", "log_query,nosuch"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--only nosuch names no workload") && err.contains("log_query"),
+        "{err}"
+    );
 }

@@ -1103,8 +1103,14 @@ fn unclean_log_verifies_with_a_warning_and_recovers() {
     assert!(text.contains("not closed cleanly"), "{text}");
     let info = run(&["info", "--json", p(&path)]).ok().json();
     assert_eq!(info["clean"], false);
+    // Queries answer from what was committed, and say the log is unclean.
+    let at = run(&["at", p(&path), "--time", "9"]).ok();
+    assert_eq!(at.stdout.lines().count(), 6);
+    assert!(at.stderr.contains("not closed cleanly"), "{}", at.stderr);
     let rec = run(&["recover", p(&path)]).ok().stdout;
     assert!(rec.contains("now clean"), "{rec}");
+    let at = run(&["at", p(&path), "--time", "9"]).ok();
+    assert_eq!(at.stderr, "", "after recovery");
     let v = run(&["verify", "--json", p(&path)]).ok().json();
     assert_eq!(v["clean"], true);
     assert_eq!(v["records"], 7);

@@ -583,3 +583,34 @@ fn demo_reports_the_follower_lag_only_when_measured() {
     assert!(f["max_lag_bytes"].is_u64(), "{f}");
     assert!(f["mean_lag_bytes"].is_f64(), "{f}");
 }
+
+/// A rank that fails is named, with how it failed and its log, and the
+/// demo fails; here rank 1's log is held by a live writer (exit 4 in the
+/// rank process).
+#[test]
+fn demo_ranks_names_a_failed_rank() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().join("runs");
+    std::fs::create_dir(&runs).unwrap();
+    let held = mapio::log::Log::create(runs.join("run_0001.log")).unwrap();
+    let (code, out, err) = mapio(&[
+        "demo",
+        "--ranks",
+        "2",
+        "--log",
+        p(&runs),
+        "--particles",
+        "200",
+        "--steps",
+        "3",
+        "--threads",
+        "1",
+    ]);
+    drop(held);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        err.contains("rank 1 (") && err.contains("run_0001.log) exited with status 4"),
+        "{err}"
+    );
+    assert!(!err.contains("rank 0 ("), "{err}");
+}

@@ -135,6 +135,19 @@ impl SuiteOptions {
     }
 }
 
+impl SuiteOptions {
+    /// The names of every workload this suite can run (what `only`
+    /// selects from by prefix).
+    pub fn workload_names(&self) -> io::Result<Vec<String>> {
+        let mut v: Vec<String> = ["array_write", "array_seq_sum", "array_random_4k"]
+            .map(String::from)
+            .into();
+        v.extend(self.log_workloads()?.into_iter().map(|(name, _)| name));
+        v.extend(["latency", "log_query"].map(String::from));
+        Ok(v)
+    }
+}
+
 /// Where a run is: for a progress bar.
 #[derive(Clone, Debug)]
 pub struct Progress {

@@ -126,6 +126,17 @@ pub fn run(args: Args) -> Outcome {
     opts.rounds = args.rounds.map(|r| r as usize);
     opts.only = args.only.clone();
     opts.command = command_line();
+    let names = opts.workload_names()?;
+    if let Some(o) = opts
+        .only
+        .iter()
+        .find(|o| !names.iter().any(|n| n.starts_with(o.as_str())))
+    {
+        return Err(usage(format!(
+            "--only {o} names no workload (they are: {})",
+            names.join(", ")
+        )));
+    }
 
     let mut notes = Vec::new();
     let mut numpy = None;

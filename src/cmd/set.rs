@@ -30,7 +30,21 @@ impl SetArgs {
         if let Some(d) = &self.index_dir {
             o = o.index_dir(d);
         }
-        Ok(LogSet::open(&self.logs, &o)?)
+        let set = LogSet::open(&self.logs, &o)?;
+        // A log whose writer died holds only what it committed: answers
+        // from it may be older than the others' (a rank that crashed).
+        for (i, path) in set.files().iter().enumerate() {
+            let r = set.reader(i);
+            if !r.closed_cleanly() && !r.writer_active() {
+                eprintln!(
+                    "mapio: note: {} was not closed cleanly (its writer crashed or was killed): \
+                     it holds what was committed before, its objects may be behind the others'; \
+                     `mapio recover` makes it appendable",
+                    path.display()
+                );
+            }
+        }
+        Ok(set)
     }
 }
 
