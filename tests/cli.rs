@@ -593,6 +593,24 @@ fn create_refuses_to_overwrite_without_force() {
         run(&["cat", "--json", p(&path)]).ok().json(),
         serde_json::json!([0.0, 1.0, 2.0])
     );
+    // --force with no room for the new file: the old one is kept whole,
+    // and nothing else is left in the directory.
+    let r = run(&[
+        "create",
+        p(&path),
+        "--dtype",
+        "f8",
+        "--shape",
+        "100000000000000",
+        "--force",
+    ])
+    .fails(5);
+    assert!(r.stderr.contains("a.npy: no room"), "{}", r.stderr);
+    assert_eq!(
+        run(&["cat", "--json", p(&path)]).ok().json(),
+        serde_json::json!([0.0, 1.0, 2.0])
+    );
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     run(&[
         "create",
         p(&path),

@@ -1,7 +1,7 @@
 //! `mapio create PATH --dtype D --shape S`: a new `.npy` or raw array
 //! file, zero-filled or filled with 0, 1, 2, ... (`--fill arange`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use mapio::array::{ArrayInfo, ArrayOptions, DType, DynArray, Kind, Order, Scalar};
 
@@ -82,34 +82,56 @@ pub fn run(args: Args) -> Outcome {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
         Err(e) => return Err(io_error(&args.path, "stat", e)),
     };
-    let info = match write(&args, npy) {
+    // Over an existing file (--force), the new one is made beside it and
+    // renamed over it only when complete: a failure (a full disk) loses
+    // nothing. A file another process uses is refused, as before.
+    let target = if existed {
+        drop(mapio::map::MappedFile::open(
+            &args.path,
+            mapio::map::Mode::ReadWrite,
+        )?);
+        let name = args
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned());
+        let tmp = format!(
+            ".{}.mapio-create-{}",
+            name.unwrap_or_default(),
+            std::process::id()
+        );
+        args.path.with_file_name(tmp)
+    } else {
+        args.path.clone()
+    };
+    let info = match write(&args, &target, npy) {
         Ok(info) => info,
         Err(e) => {
             // Leave no half-made file behind (the library keeps the empty
             // file it created when, say, the space cannot be reserved).
-            if !existed {
-                let _ = std::fs::remove_file(&args.path);
-            }
-            return Err(e.into());
+            let _ = std::fs::remove_file(&target);
+            return Err(e.for_path(&args.path).into());
         }
     };
+    if existed {
+        if let Err(e) = std::fs::rename(&target, &args.path) {
+            let _ = std::fs::remove_file(&target);
+            return Err(io_error(&args.path, "rename", e));
+        }
+    }
     let mut out = Out::new();
     print_array(&mut out, &info, args.json)?;
     out.flush()?;
     Ok(Exit::Ok)
 }
 
-/// Creates the file, fills it and closes it.
-fn write(args: &Args, npy: bool) -> mapio::Result<ArrayInfo> {
+/// Creates the file at `path`, fills it and closes it.
+fn write(args: &Args, path: &Path, npy: bool) -> mapio::Result<ArrayInfo> {
     let opts = ArrayOptions::new().order(args.order);
     let mut a = if npy {
-        opts.create_dyn_npy(&args.path, args.dtype, &args.shape.0)?
+        opts.create_dyn_npy(path, args.dtype, &args.shape.0)?
     } else {
-        opts.offset(args.offset.unwrap_or(0)).create_dyn_raw(
-            &args.path,
-            args.dtype,
-            &args.shape.0,
-        )?
+        opts.offset(args.offset.unwrap_or(0))
+            .create_dyn_raw(path, args.dtype, &args.shape.0)?
     };
     if args.fill == Fill::Arange {
         fill_arange(&mut a)?;

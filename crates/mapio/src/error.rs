@@ -199,6 +199,21 @@ impl Error {
         }
     }
 
+    /// The same error, naming `to` instead of its file: for work done in
+    /// a temporary file that stands for `to` (renamed over it on success).
+    pub fn for_path(mut self, to: &Path) -> Error {
+        match &mut self {
+            Error::Io { path, .. }
+            | Error::NoSpace { path, .. }
+            | Error::Locked { path, .. }
+            | Error::Poisoned { path, .. }
+            | Error::Corrupt { path, .. }
+            | Error::Format { path, .. } => *path = to.to_path_buf(),
+            Error::InvalidArgument(_) => {}
+        }
+        self
+    }
+
     /// True for a full disk, a file-size limit or a quota.
     pub fn is_no_space(&self) -> bool {
         matches!(self, Error::NoSpace { .. })

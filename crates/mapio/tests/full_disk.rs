@@ -482,3 +482,85 @@ fn small_tmpfs_with_background_log_allocation() {
     }
     with_small_tmpfs(1, |mnt| check_log(mnt, "log_bg", None));
 }
+
+/// Mounts a small ext4 image (a file in `dir`) at `dir/mnt`, or says why
+/// not: ext4, unlike tmpfs, keeps what a failed `fallocate` could get.
+fn mount_ext4(dir: &Path) -> Result<(Mount, PathBuf), String> {
+    if !rustix::process::geteuid().is_root() {
+        return Err("not running as root".into());
+    }
+    let img = dir.join("fs.img");
+    let mnt = dir.join("mnt");
+    std::fs::create_dir(&mnt).map_err(|e| e.to_string())?;
+    std::fs::File::create(&img)
+        .and_then(|f| f.set_len(32 * MIB))
+        .map_err(|e| e.to_string())?;
+    let run = |cmd: &mut Command| -> Result<(), String> {
+        let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{cmd:?}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        }
+    };
+    run(Command::new("mkfs.ext4").args(["-q", "-F"]).arg(&img))?;
+    run(Command::new("mount")
+        .args(["-o", "loop"])
+        .arg(&img)
+        .arg(&mnt))?;
+    Ok((Mount(mnt.clone()), mnt))
+}
+
+/// On ext4, an allocation that fails for lack of room gives back what it
+/// got: the file keeps its size and the disk is not left full.
+#[test]
+fn a_failed_allocation_gives_the_space_back() {
+    let _g = serial();
+    if child_role().is_some() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_mount, mnt) = match mount_ext4(dir.path()) {
+        Ok(m) => m,
+        Err(why) => {
+            eprintln!("ext4 check not run: {why}");
+            println!("SCORE checks=0 ran=0 area=full_disk_ext4");
+            return;
+        }
+    };
+    let free = || {
+        let st = rustix::fs::statvfs(&mnt).expect("statvfs");
+        st.f_bavail * st.f_frsize
+    };
+    let before = free();
+    let keep = mnt.join("keep.bin");
+    std::fs::write(&keep, vec![7u8; 1000]).expect("write");
+    // Growing an existing file past the room: r+ with a length.
+    let e = OpenOptions::new()
+        .mode(Mode::ReadWrite)
+        .len(64 * MIB)
+        .open(&keep)
+        .expect_err("64 MiB fit on a 32 MiB disk");
+    assert_no_space(&e, &keep, "open r+ with a length");
+    let len = std::fs::metadata(&keep).expect("stat").len();
+    assert_eq!(len, 1000, "the file keeps its size");
+    assert!(
+        std::fs::read(&keep).expect("read") == vec![7u8; 1000],
+        "and its bytes"
+    );
+    // A new file too large: nothing left behind.
+    let big = mnt.join("big.bin");
+    let e = MappedFile::create(&big, 64 * MIB).expect_err("64 MiB fit");
+    assert_no_space(&e, &big, "create");
+    assert!(!big.exists());
+    let after = free();
+    assert!(
+        after + MIB >= before,
+        "the failed allocations kept {} bytes of the disk",
+        before.saturating_sub(after)
+    );
+    println!("SCORE checks=1 ran=1 area=full_disk_ext4");
+}

@@ -797,25 +797,7 @@ impl Index {
         // the error names the index, not the temporary file.
         write().map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
-            match e {
-                Error::Io { op, source, .. } => Error::Io {
-                    path: path.to_path_buf(),
-                    op,
-                    source,
-                },
-                Error::NoSpace {
-                    offset,
-                    requested,
-                    source,
-                    ..
-                } => Error::NoSpace {
-                    path: path.to_path_buf(),
-                    offset,
-                    requested,
-                    source,
-                },
-                e => e,
-            }
+            e.for_path(path)
         })
     }
 

@@ -215,7 +215,10 @@ impl SharedMap {
     /// Truncates the file to end `len` bytes after the offset, taking the
     /// bytes past it out of the map first. Only while this handle is the
     /// sole user (the exclusive lock, or no other sharer attached);
-    /// returns whether it truncated.
+    /// returns whether it truncated. It never grows the file (a length at
+    /// or past the end leaves it as it is: use [`grow`](Self::grow), which
+    /// reserves the space); once it has truncated, this handle stays the
+    /// sole user, so later sharers are refused until it closes.
     pub fn truncate(&mut self, len: u64) -> Result<bool> {
         if !self.mode.writes_file() {
             return Err(Error::invalid("cannot truncate a map opened read-only"));

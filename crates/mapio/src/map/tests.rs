@@ -392,6 +392,29 @@ fn shared_maps_see_each_other() {
     assert_eq!(std::fs::metadata(&p).unwrap().len(), 100);
 }
 
+/// `truncate` only ever shrinks: a length past the end leaves the file as
+/// it is (extending it with `ftruncate` would leave a hole that a store on
+/// a full disk turns into SIGBUS).
+#[test]
+fn shared_truncate_never_grows_the_file() {
+    let (_d, p) = tmp();
+    let mut m = MappedFile::options()
+        .mode(Mode::Create)
+        .len(64)
+        .reserve(1 << 20)
+        .open_shared(&p)
+        .unwrap();
+    let size = || std::fs::metadata(&p).unwrap().len();
+    assert_eq!(size(), 64);
+    assert!(m.truncate(50_000).unwrap());
+    assert_eq!((size(), m.len()), (64, 64));
+    assert_eq!(m.refresh().unwrap(), 64);
+    assert!(m.truncate(32).unwrap());
+    assert_eq!(size(), 32);
+    assert!(m.close(Some(1 << 19)).unwrap());
+    assert_eq!(size(), 32);
+}
+
 #[test]
 fn shared_map_alignment_and_modes() {
     let (_d, p) = tmp();

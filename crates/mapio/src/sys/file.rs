@@ -397,6 +397,15 @@ impl File {
             .checked_add(len)
             .filter(|&e| e <= i64::MAX as u64)
             .ok_or_else(|| io::Error::from_raw_os_error(libc::EFBIG))?;
+        // A failed `fallocate` may leave the file grown by what it could
+        // allocate (ext4 does): a handle with the exclusive lock (nobody
+        // else can be growing the file) sets the size back, so a full disk
+        // is not left full by an allocation that failed. No view of this
+        // handle reaches past the old size yet.
+        let before = match self.lock {
+            Some(LockKind::Exclusive) => Some(self.size()?),
+            _ => None,
+        };
         match retry_eintr(|| rustix::fs::fallocate(&self.fd, FallocateFlags::empty(), offset, len))
         {
             Ok(()) => Ok(Allocation::Native),
@@ -404,7 +413,14 @@ impl File {
                 self.allocate_by_writing(offset, end)?;
                 Ok(Allocation::Emulated)
             }
-            Err(e) => Err(e),
+            Err(e) => {
+                if let Some(b) = before
+                    && self.size().is_ok_and(|now| now > b)
+                {
+                    let _ = retry_eintr(|| rustix::fs::ftruncate(&self.fd, b));
+                }
+                Err(e)
+            }
         }
     }
 

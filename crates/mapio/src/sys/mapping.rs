@@ -411,15 +411,21 @@ impl Mapping {
     ///
     /// Returns `Ok(false)` without truncating when other processes may
     /// still be mapping the file (an atomic sharer that is not the sole
-    /// user); they, or the next opener, can truncate later.
+    /// user); they, or the next opener, can truncate later. Never grows
+    /// the file: at or past its end there is nothing to do (`Ok(true)`),
+    /// where `ftruncate` would have extended it with a hole, which a store
+    /// on a full disk turns into `SIGBUS`.
     pub fn shrink(&mut self, len: usize) -> io::Result<bool> {
         if self.prot != Protection::ReadWrite {
             return Err(io::Error::from_raw_os_error(libc::EACCES));
         }
+        let len = len.min(self.reserved);
+        if self.file_offset.saturating_add(len as u64) >= self.file.size()? {
+            return Ok(true);
+        }
         if !self.file.try_become_sole_user()? && self.file.lock_kind().is_some() {
             return Ok(false);
         }
-        let len = len.min(self.reserved);
         self.accessible.fetch_min(len, Ordering::AcqRel);
         self.file.truncate(self.file_offset + len as u64)?;
         Ok(true)
