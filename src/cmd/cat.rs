@@ -88,7 +88,7 @@ fn cat_array(out: &mut Out, a: &DynArray, slice: Option<Slice>, json: bool) -> a
             }
             out.json(&scalar_json(&s))?;
         } else {
-            out.line(&s.to_string())?;
+            out.line(&a.dtype().text(&s))?;
         }
         first = false;
         if k % (1 << 20) == 0 {

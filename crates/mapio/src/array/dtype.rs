@@ -836,6 +836,63 @@ impl fmt::Display for Scalar {
     }
 }
 
+impl DType {
+    /// An element of this dtype as NumPy prints it (`str` of the scalar):
+    /// as [`Scalar`]'s `Display` (Python's `repr`), but 4-byte floats (and
+    /// the parts of 8-byte complex numbers) with the fewest digits that
+    /// identify the `float32`, `0.1` rather than `0.10000000149011612`.
+    pub fn text(&self, s: &Scalar) -> String {
+        match (*s, self.size) {
+            (Scalar::Float(x), 4) if self.kind == Kind::Float => np_float32_repr(x as f32, true),
+            (Scalar::Complex(re, im), 8) if self.kind == Kind::Complex => {
+                let (re, im) = (re as f32, im as f32);
+                let part = |x: f32, sign: bool| {
+                    let t = np_float32_repr(x, false);
+                    if sign && !t.starts_with('-') {
+                        format!("+{t}")
+                    } else {
+                        t
+                    }
+                };
+                if re == 0.0 && re.is_sign_positive() {
+                    format!("{}j", part(im, false))
+                } else {
+                    format!("({}{}j)", part(re, false), part(im, true))
+                }
+            }
+            _ => s.to_string(),
+        }
+    }
+}
+
+/// NumPy's `str(np.float32(x))`: the shortest digits that round-trip in
+/// `float32`, positional for `1e-4 < |x| < 1e6`, else scientific with a
+/// signed exponent of at least two digits (`1e+06`, `9.99e-05`);
+/// `add_dot_0` appends ".0" to integral positional values.
+fn np_float32_repr(x: f32, add_dot_0: bool) -> String {
+    if x.is_nan() {
+        return "nan".into();
+    }
+    if x.is_infinite() {
+        return if x > 0.0 { "inf" } else { "-inf" }.into();
+    }
+    let a = x.abs();
+    if a == 0.0 || (a > 1e-4 && a < 1e6) {
+        let t = format!("{x}");
+        return if add_dot_0 && !t.contains(['.', 'e']) {
+            format!("{t}.0")
+        } else {
+            t
+        };
+    }
+    // Rust's `{:e}`: the same shortest digits, as "1.2345678e7".
+    let t = format!("{x:e}");
+    let (mantissa, exp) = t.split_once('e').unwrap_or((&t, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let sign = if exp < 0 { '-' } else { '+' };
+    format!("{mantissa}e{sign}{:02}", exp.abs())
+}
+
 /// Python's `repr(float)` (format code `'r'`): the shortest string that
 /// round-trips, positional for exponents -4 <= e < 16, else scientific with
 /// a signed, at least two-digit exponent. `add_dot_0` appends ".0" to
@@ -1014,6 +1071,44 @@ mod tests {
             }
         }
         out
+    }
+
+    /// `DType::text` of `float32` and `complex64` elements, against what
+    /// NumPy 2.4 printed for `str(np.float32(v))` / `str(np.complex64(v))`.
+    #[test]
+    fn float32_text_as_numpy_prints_it() {
+        let f4 = DType::F32;
+        for (v, want) in [
+            (0.1, "0.1"),
+            (1.5, "1.5"),
+            (100.0, "100.0"),
+            (123456789.0, "1.2345679e+08"),
+            (1e16, "1e+16"),
+            (1e-5, "1e-05"),
+            (3.4e38, "3.4e+38"),
+            (16777217.0, "1.6777216e+07"),
+            (1e6, "1e+06"),
+            (9999999.0, "9.999999e+06"),
+            (0.0001, "1e-04"),
+            (0.00012345, "0.00012345"),
+            (9.99e-5, "9.99e-05"),
+            (-2.5, "-2.5"),
+            (0.0, "0.0"),
+            (f64::NAN, "nan"),
+            (f64::NEG_INFINITY, "-inf"),
+        ] {
+            assert_eq!(f4.text(&Scalar::Float(v)), want, "{v}");
+        }
+        let c8 = DType::C64;
+        assert_eq!(c8.text(&Scalar::Complex(0.1, 0.2)), "(0.1+0.2j)");
+        assert_eq!(c8.text(&Scalar::Complex(0.0, 2.0)), "2j");
+        assert_eq!(c8.text(&Scalar::Complex(1.0, -2.0)), "(1-2j)");
+        // Other dtypes print as Scalar's Display.
+        assert_eq!(DType::F64.text(&Scalar::Float(0.1)), "0.1");
+        assert_eq!(
+            DType::F64.text(&Scalar::Float(f64::from(0.1f32))),
+            "0.10000000149011612"
+        );
     }
 
     #[test]
