@@ -20,6 +20,7 @@ use mapio::log::{Entry, Flags, FollowOptions, Log, LogOptions, LogReader, Schema
 use serde_json::json;
 
 use crate::cmd::args::{Sniffed, sniff};
+use crate::cmd::out::bytes_text;
 use crate::cmd::usage;
 
 /// Options of `mapio demo`.
@@ -595,8 +596,8 @@ fn check_sizes(args: &DemoArgs) -> Result<()> {
             "--particles {} needs about {} of memory{per}, more than the {} {what}; \
              pass fewer --particles{}",
             args.particles,
-            human(need),
-            human(limit),
+            bytes_text(need),
+            bytes_text(limit),
             if ranks > 1 { " or --ranks" } else { "" }
         )));
     }
@@ -608,19 +609,19 @@ fn check_sizes(args: &DemoArgs) -> Result<()> {
     if bytes > LOG_RESERVE.saturating_mul(ranks) {
         let logs = if ranks > 1 {
             format!(
-                "{} logs can grow to ({} each)",
+                "{} logs can grow to, {} each",
                 args.ranks,
-                human(LOG_RESERVE)
+                bytes_text(LOG_RESERVE)
             )
         } else {
-            format!("a log can grow to ({})", human(LOG_RESERVE))
+            format!("a log can grow to, {}", bytes_text(LOG_RESERVE))
         };
         return Err(usage(format!(
             "--particles {} x --steps {} make {} of records ({RECORD_BYTES} bytes each), more than \
              {logs}; pass fewer --particles or --steps",
             args.particles,
             args.steps,
-            human(bytes),
+            bytes_text(bytes),
         )));
     }
     Ok(())
@@ -638,20 +639,6 @@ fn memory_available() -> Option<u64> {
             .map(|kb| kb.saturating_mul(1024))
     };
     field("MemAvailable:").or_else(|| field("MemTotal:"))
-}
-
-/// Bytes for people: 1.5 GB, 12.0 MB, 800 bytes.
-fn human(b: u64) -> String {
-    let b = b as f64;
-    if b >= 1e12 {
-        format!("{:.1} TB", b / 1e12)
-    } else if b >= 1e9 {
-        format!("{:.1} GB", b / 1e9)
-    } else if b >= 1e6 {
-        format!("{:.1} MB", b / 1e6)
-    } else {
-        format!("{b} bytes")
-    }
 }
 
 /// Refuses to overwrite `path` unless it is missing, a mapio log, an
