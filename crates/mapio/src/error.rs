@@ -70,8 +70,8 @@ pub enum Error {
 
     /// Another process holds a lock that conflicts with the one needed.
     #[error(
-        "{}: locked by another process: cannot take {wanted}; close the other user, or try \
-         again when it is done",
+        "{}: locked by another user (another process, or another handle in this one): cannot \
+         take {wanted}; close the other user, or try again when it is done",
         path.display()
     )]
     Locked {
