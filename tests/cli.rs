@@ -1082,6 +1082,44 @@ fn recover_truncates_a_clean_log_left_at_its_allocated_size() {
     assert!(text.contains("already clean"), "{text}");
 }
 
+/// `verify` takes several files, a directory or a quoted pattern (as the
+/// query commands do): every file is reported, and it exits 1 if any is
+/// damaged; with --json one document lists them.
+#[test]
+fn verify_checks_a_set_of_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths: Vec<_> = (0..3)
+        .map(|r| dir.path().join(format!("run_{r:04}.log")))
+        .collect();
+    for path in &paths {
+        write_log(path, 3, 4);
+    }
+    let pattern = dir.path().join("run_*.log");
+    let text = run(&["verify", p(&pattern)]).ok().stdout;
+    assert_eq!(text.matches("12 good records").count(), 3, "{text}");
+    // Damage the second log.
+    let (off, _) = middle_record(&paths[1]);
+    let mut bytes = std::fs::read(&paths[1]).unwrap();
+    bytes[off as usize + 8] ^= 0xff;
+    std::fs::write(&paths[1], &bytes).unwrap();
+    for spec in [p(&pattern), p(dir.path())] {
+        let r = run(&["verify", "--json", spec]).fails(1);
+        let v = r.json();
+        assert_eq!(v["ok"], false, "{v}");
+        let files = v["files"].as_array().unwrap();
+        let oks: Vec<bool> = files.iter().map(|f| f["ok"] == true).collect();
+        assert_eq!(oks, [true, false, true], "{v}");
+        assert!(files[1]["path"].as_str().unwrap().ends_with("run_0001.log"));
+    }
+    // Files named one by one, too; one file keeps the single document.
+    run(&["verify", p(&paths[0]), p(&paths[1])]).fails(1);
+    let one = run(&["verify", "--json", p(&paths[2])]).ok().json();
+    assert_eq!((one["ok"].as_bool(), one.get("files")), (Some(true), None));
+    // A pattern matching nothing is a usage error.
+    let none = dir.path().join("nothing_*.log");
+    run(&["verify", p(&none)]).fails(2);
+}
+
 #[test]
 fn recover_stop_at_damage_drops_the_rest() {
     let dir = tempfile::tempdir().unwrap();

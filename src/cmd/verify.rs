@@ -1,11 +1,11 @@
-//! `mapio verify PATH`: check a log record by record (or a `.npy` file's
-//! header and size) without changing it.
+//! `mapio verify PATH...`: check logs record by record (or a `.npy`
+//! file's header and size) without changing them.
 
 use std::path::{Path, PathBuf};
 
 use mapio::array::DynArray;
 use mapio::log::ScanReport;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::args::{Sniffed, has_ext, sniff};
 use super::info::{array_json, ranges_json};
@@ -21,43 +21,88 @@ use super::{Exit, Outcome};
 /// size must match it (exit 3 otherwise).
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// A mapio log or a .npy file
-    pub path: PathBuf,
+    /// Mapio logs or .npy files; a directory or a pattern like
+    /// 'run_*.log' (quoted) stands for its logs, as in `mapio at`
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
     /// Print one JSON object on stdout
     #[arg(long)]
     pub json: bool,
 }
 
 pub fn run(args: Args) -> Outcome {
-    let path = &args.path;
+    let mut paths = Vec::new();
+    for p in &args.paths {
+        // A directory or a pattern stands for its logs, as in `mapio at`.
+        let pattern = p
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().contains(['*', '?']));
+        if p.is_dir() || (pattern && !p.exists()) {
+            paths.extend(mapio::log::expand(p)?);
+        } else {
+            paths.push(p.clone());
+        }
+    }
+    let mut out = Out::new();
+    let mut exit = Exit::Ok;
+    let mut docs = Vec::new();
+    for path in &paths {
+        let (e, doc) = verify_one(&mut out, path, args.json)?;
+        if e != Exit::Ok {
+            exit = e;
+        }
+        docs.extend(doc.map(|d| (path, d)));
+    }
+    if args.json {
+        match docs.as_slice() {
+            [(_, doc)] => out.json_doc(doc)?,
+            _ => {
+                let ok = docs.iter().all(|(_, d)| d["ok"] == true);
+                let files: Vec<Value> = docs
+                    .into_iter()
+                    .map(|(path, mut d)| {
+                        d["path"] = json!(path);
+                        d
+                    })
+                    .collect();
+                out.json_doc(&json!({ "ok": ok, "files": files }))?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(exit)
+}
+
+/// Verifies one file: prints its report (text), or returns it (JSON).
+fn verify_one(out: &mut Out, path: &Path, json: bool) -> anyhow::Result<(Exit, Option<Value>)> {
     let is_npy = match sniff(path)? {
         Sniffed::Npy => true,
         Sniffed::Log => false,
         Sniffed::Other(_) => has_ext(path, "npy"),
     };
-    let mut out = Out::new();
-    let exit = if is_npy {
-        verify_npy(&mut out, path, args.json)?
-    } else {
-        let report = {
-            let _p = Progress::spinner("verifying log");
-            mapio::log::verify(path)?
-        };
-        // Whether its last writer closed it (the header says so): damage
-        // found then came later, not from a crash.
-        let closed = mapio::log::LogReader::open(path)?.closed_cleanly();
-        print_log_report(&mut out, path, &report, closed, args.json)?;
-        if report.is_intact() {
-            Exit::Ok
-        } else {
-            Exit::Damage
-        }
+    if is_npy {
+        return verify_npy(out, path, json);
+    }
+    let report = {
+        let _p = Progress::spinner("verifying log");
+        mapio::log::verify(path)?
     };
-    out.flush()?;
-    Ok(exit)
+    let exit = if report.is_intact() {
+        Exit::Ok
+    } else {
+        Exit::Damage
+    };
+    if json {
+        return Ok((exit, Some(log_json(&report))));
+    }
+    // Whether its last writer closed it (the header says so): damage
+    // found then came later, not from a crash.
+    let closed = mapio::log::LogReader::open(path)?.closed_cleanly();
+    print_log_report(out, path, &report, closed)?;
+    Ok((exit, None))
 }
 
-fn verify_npy(out: &mut Out, path: &Path, json: bool) -> anyhow::Result<Exit> {
+fn verify_npy(out: &mut Out, path: &Path, json: bool) -> anyhow::Result<(Exit, Option<Value>)> {
     // Opening parses the header and checks that the data fits the file.
     let a = DynArray::open_npy(path)?;
     let info = a.info();
@@ -80,7 +125,7 @@ fn verify_npy(out: &mut Out, path: &Path, json: bool) -> anyhow::Result<Exit> {
     if json {
         let mut v = array_json(info);
         v["ok"] = true.into();
-        out.json_doc(&v)?;
+        return Ok((Exit::Ok, Some(v)));
     } else {
         out.line(&format!(
             "{}: OK: .npy header parses, {} {} data of {} fits the file ({})",
@@ -91,7 +136,21 @@ fn verify_npy(out: &mut Out, path: &Path, json: bool) -> anyhow::Result<Exit> {
             bytes_text(info.file_size),
         ))?;
     }
-    Ok(Exit::Ok)
+    Ok((Exit::Ok, None))
+}
+
+fn log_json(r: &ScanReport) -> Value {
+    json!({
+        "ok": r.is_intact(),
+        "records": r.records,
+        "padding": r.padding,
+        "holes": ranges_json(&r.holes),
+        "damaged": ranges_json(&r.damaged),
+        "clean": r.clean,
+        "live": r.live,
+        "end_offset": r.end_offset,
+        "file_size": r.file_size,
+    })
 }
 
 fn print_log_report(
@@ -99,21 +158,7 @@ fn print_log_report(
     path: &Path,
     r: &ScanReport,
     closed: bool,
-    json: bool,
 ) -> std::io::Result<()> {
-    if json {
-        return out.json_doc(&json!({
-            "ok": r.is_intact(),
-            "records": r.records,
-            "padding": r.padding,
-            "holes": ranges_json(&r.holes),
-            "damaged": ranges_json(&r.damaged),
-            "clean": r.clean,
-            "live": r.live,
-            "end_offset": r.end_offset,
-            "file_size": r.file_size,
-        }));
-    }
     let p = path.display();
     out.line(&format!(
         "{p}: {} good records, {} padding, up to offset {} (file: {})",
