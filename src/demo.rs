@@ -654,15 +654,17 @@ fn check_overwrite(path: &Path, force: bool) -> Result<()> {
     if force {
         return Ok(());
     }
-    if std::fs::metadata(path).is_ok_and(|m| m.is_dir()) {
+    // What a link leads to (none for a dangling one).
+    let target = std::fs::metadata(path).ok();
+    if target.as_ref().is_some_and(|m| m.is_dir()) {
         return Err(usage(format!(
             "{} is a directory: with one rank, --log names the log file \
              (--ranks N writes run_NNNN.log files into a directory)",
             path.display()
         )));
     }
-    let is_file = std::fs::metadata(path).is_ok_and(|m| m.is_file());
-    if (meta.is_file() && meta.len() == 0) || (is_file && matches!(sniff(path)?, Sniffed::Log)) {
+    let empty = meta.is_file() && meta.len() == 0;
+    if empty || (target.is_some_and(|m| m.is_file()) && sniff(path)? == Sniffed::Log) {
         return Ok(());
     }
     Err(usage(format!(
@@ -677,10 +679,8 @@ fn check_overwrite(path: &Path, force: bool) -> Result<()> {
 /// mapio index is removed.
 fn remove_stale_index(log: &Path) {
     let idx = Index::path_for(log, None);
-    let is_index = std::fs::File::open(&idx).is_ok_and(|mut f| {
-        let mut head = [0u8; 8];
-        std::io::Read::read_exact(&mut f, &mut head).is_ok() && head == mapio::log::index::MAGIC
-    });
+    let is_index = crate::cmd::args::first_bytes(&idx)
+        .is_ok_and(|(head, n)| n == 8 && head == mapio::log::index::MAGIC);
     if is_index {
         let _ = std::fs::remove_file(&idx);
     }

@@ -1,6 +1,9 @@
 //! Integration tests of the `mapio` binary: every subcommand run as a
 //! process, its stdout, stderr and exit code checked.
 
+mod common;
+use common::listing;
+
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
@@ -572,59 +575,28 @@ fn bad_dtype_and_shape_are_usage_errors_naming_the_problem() {
 fn create_refuses_to_overwrite_without_force() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("a.npy");
-    run(&[
-        "create",
-        p(&path),
-        "--dtype",
-        "f8",
-        "--shape",
-        "3",
-        "--fill",
-        "arange",
-    ])
-    .ok();
-    let r = run(&["create", p(&path), "--dtype", "f8", "--shape", "3"]).fails(2);
+    let create = |shape: &str, extra: &[&str]| {
+        let mut args = vec!["create", p(&path), "--dtype", "f8", "--shape", shape];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let values = || run(&["cat", "--json", p(&path)]).ok().json();
+    create("3", &["--fill", "arange"]).ok();
+    let r = create("3", &[]).fails(2);
     assert!(
         r.stderr.contains("--force") && r.stderr.contains("a.npy"),
         "{}",
         r.stderr
     );
-    assert_eq!(
-        run(&["cat", "--json", p(&path)]).ok().json(),
-        serde_json::json!([0.0, 1.0, 2.0])
-    );
+    assert_eq!(values(), serde_json::json!([0.0, 1.0, 2.0]));
     // --force with no room for the new file: the old one is kept whole,
     // and nothing else is left in the directory.
-    let r = run(&[
-        "create",
-        p(&path),
-        "--dtype",
-        "f8",
-        "--shape",
-        "100000000000000",
-        "--force",
-    ])
-    .fails(5);
+    let r = create("100000000000000", &["--force"]).fails(5);
     assert!(r.stderr.contains("a.npy: no room"), "{}", r.stderr);
-    assert_eq!(
-        run(&["cat", "--json", p(&path)]).ok().json(),
-        serde_json::json!([0.0, 1.0, 2.0])
-    );
+    assert_eq!(values(), serde_json::json!([0.0, 1.0, 2.0]));
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
-    run(&[
-        "create",
-        p(&path),
-        "--dtype",
-        "f8",
-        "--shape",
-        "3",
-        "--force",
-    ])
-    .ok();
-    assert_eq!(
-        run(&["cat", "--json", p(&path)]).ok().json(),
-        serde_json::json!([0.0, 0.0, 0.0])
-    );
+    create("3", &["--force"]).ok();
+    assert_eq!(values(), serde_json::json!([0.0, 0.0, 0.0]));
 }
 
 #[test]
@@ -1549,16 +1521,6 @@ fn log_with_field_name(path: &Path, name: &[u8]) {
     );
     b[OFF_HEADER_CRC..OFF_HEADER_CRC + 4].copy_from_slice(&crc.to_le_bytes());
     std::fs::write(path, &b).unwrap();
-}
-
-/// The sorted names of the files in `dir`.
-fn listing(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
 }
 
 /// A crafted schema field name must never become a path outside --out

@@ -2,6 +2,9 @@
 //! then `index`, `at`, `history` and `export`, and NumPy loading what was
 //! exported — the README's worked example, run as a new user would.
 
+mod common;
+use common::listing;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -310,15 +313,6 @@ fn small_demo(log: &Path, steps: &str, extra: &[&str]) -> (i32, String, String) 
     mapio(&args)
 }
 
-fn file_names(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
-}
-
 #[test]
 fn demo_overwrites_only_a_mapio_log_unless_forced() {
     let dir = tempfile::tempdir().unwrap();
@@ -393,7 +387,7 @@ fn demo_ranks_refuses_leftovers_of_a_run_with_more_ranks() {
     let (code, _, err) = demo("3", &[]);
     assert_eq!(code, 0, "{err}");
     ok(&["index", p(&runs)]);
-    let before = file_names(&runs);
+    let before = listing(&runs);
     assert_eq!(
         before,
         [
@@ -413,7 +407,7 @@ fn demo_ranks_refuses_leftovers_of_a_run_with_more_ranks() {
         err.contains("run_0002.log, run_0002.log.idx") && err.contains("--force"),
         "{err}"
     );
-    assert_eq!(file_names(&runs), before);
+    assert_eq!(listing(&runs), before);
 
     // A file that matches run_*.log but is not the demo's: refused even
     // with --force, and nothing is removed.
@@ -429,7 +423,7 @@ fn demo_ranks_refuses_leftovers_of_a_run_with_more_ranks() {
     // overwrites go too; the set check passes.
     let (code, out, err) = demo("2", &["--force"]);
     assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
-    assert_eq!(file_names(&runs), ["run_0000.log", "run_0001.log"]);
+    assert_eq!(listing(&runs), ["run_0000.log", "run_0001.log"]);
     let summary = lines(&out)
         .into_iter()
         .find(|e| e["event"] == "summary")
@@ -499,7 +493,7 @@ fn demo_leaves_no_temporary_directory() {
         let args: Vec<&str> = args.iter().chain(&small).copied().collect();
         let (code, _, err) = mapio_env(&args, &[("TMPDIR", &tmp)]);
         assert_eq!(code, 0, "{args:?}: {err}");
-        assert_eq!(file_names(&tmp), Vec::<String>::new(), "{args:?}");
+        assert_eq!(listing(&tmp), Vec::<String>::new(), "{args:?}");
     }
     // Nor when the run fails (here: the log is locked).
     let writer = mapio::log::Log::create(&log).unwrap();
@@ -510,7 +504,7 @@ fn demo_leaves_no_temporary_directory() {
         .collect();
     let (code, _, _) = mapio_env(&args, &[("TMPDIR", &tmp)]);
     assert_eq!(code, 4);
-    assert_eq!(file_names(&tmp), Vec::<String>::new());
+    assert_eq!(listing(&tmp), Vec::<String>::new());
     writer.close().unwrap();
 }
 

@@ -196,6 +196,18 @@ pub fn io_error(path: &Path, op: &'static str, source: std::io::Error) -> anyhow
 
 /// Reads the first bytes of `path` to tell a `.npy` file and a log apart.
 pub fn sniff(path: &Path) -> anyhow::Result<Sniffed> {
+    let (head, n) = first_bytes(path)?;
+    Ok(if head[..n].starts_with(mapio::array::npy::MAGIC) {
+        Sniffed::Npy
+    } else if n == 8 && head == mapio::log::format::MAGIC {
+        Sniffed::Log
+    } else {
+        Sniffed::Other(n)
+    })
+}
+
+/// The first (up to) 8 bytes of a regular file, and how many there are.
+pub fn first_bytes(path: &Path) -> anyhow::Result<([u8; 8], usize)> {
     // A FIFO would block the open (and a device read forever): only
     // regular files are opened, as the library maps only those.
     let meta = std::fs::metadata(path).map_err(|e| io_error(path, "open", e))?;
@@ -219,13 +231,7 @@ pub fn sniff(path: &Path) -> anyhow::Result<Sniffed> {
             Err(e) => return Err(io_error(path, "read", e)),
         }
     }
-    Ok(if head[..n].starts_with(mapio::array::npy::MAGIC) {
-        Sniffed::Npy
-    } else if n == 8 && head == mapio::log::format::MAGIC {
-        Sniffed::Log
-    } else {
-        Sniffed::Other(n)
-    })
+    Ok((head, n))
 }
 
 /// Whether the file name says `.npy`.

@@ -83,9 +83,10 @@ fn verify_one(out: &mut Out, path: &Path, json: bool) -> anyhow::Result<(Exit, O
     if is_npy {
         return verify_npy(out, path, json);
     }
+    let reader = mapio::log::LogReader::open(path)?;
     let report = {
         let _p = Progress::spinner("verifying log");
-        mapio::log::verify(path)?
+        reader.scan()
     };
     let exit = if report.is_intact() {
         Exit::Ok
@@ -97,8 +98,7 @@ fn verify_one(out: &mut Out, path: &Path, json: bool) -> anyhow::Result<(Exit, O
     }
     // Whether its last writer closed it (the header says so): damage
     // found then came later, not from a crash.
-    let closed = mapio::log::LogReader::open(path)?.closed_cleanly();
-    print_log_report(out, path, &report, closed)?;
+    print_log_report(out, path, &report, reader.closed_cleanly())?;
     Ok((exit, None))
 }
 

@@ -12,6 +12,10 @@ use mapio::log::{
 };
 use proptest::prelude::*;
 
+mod common;
+
+use common::listing;
+
 fn schema() -> Schema {
     Schema::new()
         .field("x", DType::F64, 2)
@@ -724,16 +728,6 @@ fn small_log(dir: &Path) -> PathBuf {
     }
     log.close().unwrap();
     p
-}
-
-/// The sorted names of the files in `dir`.
-fn listing(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
 }
 
 #[test]

@@ -862,6 +862,18 @@ impl Index {
         Ok(IndexState::Fresh(idx))
     }
 
+    /// Builds the index anew from the log, whatever is at `path`, and
+    /// saves it; returns it and `"rebuilt: on request"`.
+    pub fn rebuild(
+        reader: &LogReader,
+        path: &Path,
+        progress: Option<Progress<'_>>,
+    ) -> Result<(Index, String)> {
+        let idx = Index::build(reader, progress)?;
+        idx.save(path)?;
+        Ok((idx, "rebuilt: on request".into()))
+    }
+
     /// Loads the index if it matches, extends it if the log grew, or
     /// builds it; saves it if anything changed. Returns it and what was
     /// done (`"fresh"`, `"extended"`, `"built"`, or `"rebuilt: why"`).

@@ -817,9 +817,7 @@ impl LogSet {
                 }
             };
             let (idx, what) = if anew {
-                let idx = Index::build(&m.reader, Some(&mut cb))?;
-                idx.save(&ipath)?;
-                (idx, "rebuilt: on request".to_string())
+                Index::rebuild(&m.reader, &ipath, Some(&mut cb))?
             } else {
                 Index::update(&m.reader, &ipath, Some(&mut cb))?
             };
