@@ -201,6 +201,21 @@ impl Core {
         })
     }
 
+    /// Checks that `offset..offset+len` lies inside the caller's `total`
+    /// bytes: a flush or hint for bytes that are not mapped is a mistake
+    /// the caller must hear of (a flush that covered nothing must not
+    /// look like one that made the bytes durable).
+    fn check_range(&self, op: &str, offset: usize, len: usize, total: usize) -> Result<()> {
+        match offset.checked_add(len) {
+            Some(end) if end <= total => Ok(()),
+            _ => Err(Error::invalid(format!(
+                "{}: {op} of {len} bytes at offset {offset} reaches past the end of the map \
+                 ({total} bytes)",
+                self.path.display()
+            ))),
+        }
+    }
+
     fn flush_range(&self, off: usize, len: usize) -> Result<()> {
         let off = off.saturating_add(self.delta);
         self.durable("msync", || self.map.sync(off, len))
@@ -364,10 +379,11 @@ impl MappedFile {
     }
 
     /// Like [`flush`](Self::flush) for `len` bytes from `offset` (relative
-    /// to the start of the mapped range).
+    /// to the start of the mapped range). A range reaching past
+    /// [`len`](Self::len) is an [`Error::InvalidArgument`].
     pub fn flush_range(&self, offset: usize, len: usize) -> Result<()> {
-        self.core
-            .flush_range(offset, len.min(self.len.saturating_sub(offset)))
+        self.core.check_range("flush", offset, len, self.len)?;
+        self.core.flush_range(offset, len)
     }
 
     /// Starts writing the dirty pages back and returns at once
@@ -377,10 +393,11 @@ impl MappedFile {
         self.core.flush_async_range(0, self.len)
     }
 
-    /// Like [`flush_async`](Self::flush_async) for a range.
+    /// Like [`flush_async`](Self::flush_async) for a range (inside
+    /// [`len`](Self::len), as for [`flush_range`](Self::flush_range)).
     pub fn flush_async_range(&self, offset: usize, len: usize) -> Result<()> {
-        self.core
-            .flush_async_range(offset, len.min(self.len.saturating_sub(offset)))
+        self.core.check_range("flush", offset, len, self.len)?;
+        self.core.flush_async_range(offset, len)
     }
 
     /// Tells the kernel how the bytes will be accessed (`madvise`).
@@ -388,12 +405,14 @@ impl MappedFile {
         self.advise_range(advice, 0, self.len)
     }
 
-    /// Like [`advise`](Self::advise) for a range.
+    /// Like [`advise`](Self::advise) for a range (inside
+    /// [`len`](Self::len), as for [`flush_range`](Self::flush_range)).
     pub fn advise_range(&self, advice: Advice, offset: usize, len: usize) -> Result<()> {
+        self.core.check_range("madvise", offset, len, self.len)?;
         let off = offset.saturating_add(self.core.delta);
         self.core
             .map
-            .advise(off, len.min(self.len.saturating_sub(offset)), advice)
+            .advise(off, len, advice)
             .map_err(|e| self.core.io("madvise", e))
     }
 

@@ -146,8 +146,11 @@ impl SharedMap {
     }
 
     /// `msync(MS_SYNC)` of a range; poisons the map on failure (see
-    /// [`MappedFile::flush`](super::MappedFile::flush)).
+    /// [`MappedFile::flush`](super::MappedFile::flush)). A range reaching
+    /// past [`len`](Self::len) is an
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument).
     pub fn flush_range(&self, offset: usize, len: usize) -> Result<()> {
+        self.core.check_range("flush", offset, len, self.len())?;
         self.core.flush_range(offset, len)
     }
 
@@ -163,8 +166,11 @@ impl SharedMap {
             .durable("fdatasync", || self.core.map.file().sync_data())
     }
 
-    /// Starts write-back of a range without waiting (`sync_file_range`).
+    /// Starts write-back of a range without waiting (`sync_file_range`);
+    /// the range must lie inside [`len`](Self::len), as for
+    /// [`flush_range`](Self::flush_range).
     pub fn flush_async_range(&self, offset: usize, len: usize) -> Result<()> {
+        self.core.check_range("flush", offset, len, self.len())?;
         self.core.flush_async_range(offset, len)
     }
 

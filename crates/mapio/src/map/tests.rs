@@ -335,6 +335,53 @@ fn hints_and_populate() {
 }
 
 #[test]
+fn ranges_past_the_end_are_refused() {
+    // A flush of bytes that are not mapped must not pass for one that made
+    // them durable: every range must lie inside the map.
+    let (_d, p) = tmp();
+    let f = MappedFile::options()
+        .mode(Mode::Create)
+        .offset(100)
+        .len(5000)
+        .open(&p)
+        .unwrap();
+    f.flush_range(0, 5000).unwrap();
+    f.flush_range(5000, 0).unwrap();
+    f.advise_range(Advice::WillNeed, 4999, 1).unwrap();
+    for (off, len) in [(4000, 1001), (5001, 0), (6000, 1), (1, usize::MAX)] {
+        for r in [
+            f.flush_range(off, len),
+            f.flush_async_range(off, len),
+            f.advise_range(Advice::Random, off, len),
+        ] {
+            let e = r.unwrap_err();
+            assert!(matches!(e, Error::InvalidArgument(_)), "{off}+{len}: {e}");
+            assert!(
+                e.to_string()
+                    .contains("past the end of the map (5000 bytes)"),
+                "{e}"
+            );
+        }
+    }
+    drop(f);
+    let s = MappedFile::options()
+        .mode(Mode::ReadWrite)
+        .len(64)
+        .open_shared(&p)
+        .unwrap();
+    let n = s.len();
+    s.flush_range(0, n).unwrap();
+    assert!(matches!(
+        s.flush_range(0, n + 1),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        s.flush_async_range(n - 4, 5),
+        Err(Error::InvalidArgument(_))
+    ));
+}
+
+#[test]
 fn shared_maps_see_each_other() {
     let (_d, p) = tmp();
     let a = MappedFile::options()
