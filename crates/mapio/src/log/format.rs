@@ -348,6 +348,8 @@ fn header_crc(page: &[u8]) -> u32 {
 pub enum HeaderError {
     /// Shorter than a page.
     Truncated(usize),
+    /// An empty file (0 bytes).
+    Empty,
     /// Not a mapio log.
     BadMagic,
     /// Written by a newer mapio.
@@ -365,6 +367,7 @@ impl std::fmt::Display for HeaderError {
                 f,
                 "file is {n} bytes, shorter than a log header ({HEADER_LEN} bytes)"
             ),
+            HeaderError::Empty => f.write_str("the file is empty (0 bytes), not a mapio log"),
             HeaderError::BadMagic => f.write_str("not a mapio log (wrong magic)"),
             HeaderError::UnknownVersion(v) => write!(
                 f,
@@ -417,6 +420,9 @@ impl Header {
 
     /// Reads a header page.
     pub fn decode(page: &[u8]) -> Result<Header, HeaderError> {
+        if page.is_empty() {
+            return Err(HeaderError::Empty);
+        }
         if page.len() < HEADER_LEN as usize {
             if page.len() < 8 || page[..8] != MAGIC {
                 return Err(HeaderError::BadMagic);
@@ -566,6 +572,7 @@ mod tests {
             Err(HeaderError::Truncated(100))
         ));
         assert_eq!(Header::decode(b"abc"), Err(HeaderError::BadMagic));
+        assert_eq!(Header::decode(b""), Err(HeaderError::Empty));
     }
 
     #[test]
