@@ -2,8 +2,10 @@
 //!
 //! Layers, lowest first (arrows point down only):
 //!
-//! * [`sys`] — the only code that calls the operating system and the only
-//!   code with `unsafe` blocks.
+//! * `sys` (private) — the only code that calls the operating system and
+//!   the only code with `unsafe` blocks. Its functions hand out views whose
+//!   soundness rests on invariants the layers above keep, so it is not
+//!   public: safe code outside the crate cannot break them.
 //! * [`map`] — mapped files in NumPy's four modes, growth, flush, locks.
 //! * [`array`](mod@array) — typed n-d arrays over maps, `.npy` headers.
 //! * [`log`] — the continuous log.
@@ -14,7 +16,12 @@ pub mod array;
 mod error;
 pub mod log;
 pub mod map;
-pub mod sys;
+mod sys;
+
+/// Making system calls fail on purpose, for tests of error paths (feature
+/// `fault-injection`).
+#[cfg(feature = "fault-injection")]
+pub use sys::fault;
 
 pub use error::{Error, LockKind, Result};
 

@@ -14,9 +14,9 @@ use std::path::Path;
 
 use mapio::Error;
 use mapio::array::{AppendableArray, Array};
+use mapio::fault::{self, Op};
 use mapio::log::{Entry, Index, IndexState, Log, LogOptions, LogReader, Recovery};
 use mapio::map::{MappedFile, Mode};
-use mapio::sys::fault::{self, Op};
 
 /// The calls that can fail, with the errors a real system returns.
 const FAULTS: &[(Op, i32)] = &[

@@ -46,7 +46,7 @@ mod shared;
 pub use options::OpenOptions;
 pub use shared::SharedMap;
 
-pub use crate::sys::{Advice, Allocation, ExternalSync};
+pub use crate::sys::{Advice, Allocation, AtomicInt, ExternalSync, ReadOnlyAtomics, page_size};
 
 use std::fmt;
 use std::ops::Deref;

@@ -519,3 +519,21 @@ fn a_failed_create_leaves_no_file() {
     assert!(MappedFile::create(&p, 1 << 20).is_err());
     assert!(p.exists());
 }
+
+#[test]
+fn an_empty_shared_map_gives_aligned_empty_atomics() {
+    // Nothing is mapped, yet `&[AtomicU64]` must have an aligned pointer
+    // even when empty (a misaligned one is undefined behaviour; debug
+    // builds abort in `slice::from_raw_parts`).
+    let (_d, p) = tmp();
+    let s = MappedFile::options()
+        .mode(Mode::Create)
+        .open_shared(&p)
+        .unwrap();
+    assert_eq!(s.len(), 0);
+    let a = s.atomics::<AtomicU64>().unwrap();
+    assert!(a.is_empty());
+    assert_eq!(a.as_ptr() as usize % std::mem::align_of::<AtomicU64>(), 0);
+    let r = s.atomics_read_only::<AtomicU64>().unwrap();
+    assert_eq!(r.len(), 0);
+}

@@ -10,10 +10,8 @@
 //! `struct flock` on the stack.
 #![allow(unsafe_code)]
 
-use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -72,9 +70,9 @@ pub enum Wait {
 /// A promise, made in an `unsafe` block, that the caller synchronises all
 /// access to a file by other means than mapio's locks.
 ///
-/// With it, [`File::open`] takes no lock at all and a
-/// [`Mapping`](super::Mapping) hands out plain `&[u8]` and `&mut [u8]`
-/// views even though other processes may be mapping the same bytes.
+/// With it, mapio takes no lock at all on the file and its maps hand out
+/// plain `&[u8]` and `&mut [u8]` views even though other processes may be
+/// mapping the same bytes.
 #[derive(Clone, Copy, Debug)]
 pub struct ExternalSync(());
 
@@ -111,7 +109,7 @@ pub enum OpenError {
     Locked(LockKind),
 }
 
-/// How a range of a file was reserved by [`File::allocate`].
+/// How a range of a file was reserved when a map grew (or was created).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Allocation {
     /// `fallocate(2)` reserved the blocks.
@@ -475,6 +473,7 @@ impl File {
     }
 
     /// `pread(2)` until `buf` is full or the file ends; returns the count.
+    #[cfg(test)]
     pub fn read_at(&self, mut buf: &mut [u8], mut offset: u64) -> io::Result<usize> {
         let mut total = 0;
         while !buf.is_empty() {
@@ -568,19 +567,6 @@ pub fn sync_parent_dir(path: &Path) -> io::Result<()> {
 /// The size of a page of memory (`sysconf(_SC_PAGESIZE)`).
 pub fn page_size() -> usize {
     rustix::param::page_size()
-}
-
-/// Whether `path` exists without following a final symbolic link.
-pub fn path_exists(path: &Path) -> bool {
-    let Ok(c) = CString::new(path.as_os_str().as_bytes()) else {
-        return false;
-    };
-    rustix::fs::statat(
-        rustix::fs::CWD,
-        c.as_c_str(),
-        rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
-    )
-    .is_ok()
 }
 
 fn flock_struct(ty: libc::c_int, start: i64) -> libc::flock {

@@ -198,9 +198,16 @@ impl Mapping {
         let size = file.size()?;
         let accessible = backed(size, file_offset, reserved);
         if reserved == 0 {
+            // Nothing is mapped; every view is empty. The pointer of an
+            // empty slice must still be non-null and aligned for its
+            // element type (`NonNull::dangling()` is 1, misaligned for an
+            // `&[AtomicU64]`), so take one aligned to a page, as a real
+            // map is: it is never dereferenced nor unmapped.
+            let aligned = NonNull::new(std::ptr::without_provenance_mut::<u8>(page))
+                .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
             return Ok(Mapping {
                 file,
-                ptr: NonNull::dangling(),
+                ptr: aligned,
                 reserved: 0,
                 file_offset,
                 prot,
@@ -246,11 +253,6 @@ impl Mapping {
         &self.file
     }
 
-    /// How the pages are mapped.
-    pub fn protection(&self) -> Protection {
-        self.prot
-    }
-
     /// Offset in the file of the first mapped byte (a page multiple).
     pub fn file_offset(&self) -> u64 {
         self.file_offset
@@ -267,6 +269,7 @@ impl Mapping {
     }
 
     /// The address of the first byte, for alignment checks and diagnostics.
+    #[cfg(test)]
     pub fn addr(&self) -> usize {
         self.ptr.as_ptr() as usize
     }
