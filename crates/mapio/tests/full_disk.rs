@@ -40,6 +40,9 @@ const GROW_SEED: u64 = 0xF00D;
 const ROW: usize = 16;
 /// Rows per `extend` call.
 const BATCH: usize = 100;
+/// The file-size limit of the concurrent-grow check: room for thousands of
+/// page-sized grows.
+const RACE_LIMIT: u64 = 32 * MIB;
 
 // ---------------------------------------------------------------------------
 // The child.
@@ -76,6 +79,7 @@ fn child_process() {
         "log" => child_log(&dir, false),
         "log_bg" => child_log(&dir, true),
         "log_sync" => child_log_sync(&dir),
+        "grow_race" => child_grow_race(&dir),
         other => panic!("unknown check {other}"),
     }
 }
@@ -168,6 +172,68 @@ fn child_grow(dir: &Path) {
     );
     f.close().expect("close after a full disk");
     report("grow_len", len);
+}
+
+/// Grows that fail beside grows that succeed, on one exclusive handle:
+/// thread A keeps asking for more than the limit allows while thread B
+/// grows a page at a time and stores into each new page. A failed grow
+/// gives back what it allocated, but must never cut off what B's grow
+/// has already made accessible (B would take a SIGBUS, or lose data).
+fn child_grow_race(dir: &Path) {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let path = dir.join("race.bin");
+    let page = 4096u64;
+    let m = OpenOptions::new()
+        .mode(Mode::Create)
+        .len(page)
+        .reserve(4 << 30)
+        .open_shared_exclusive(&path)
+        .expect("create");
+    let stop = AtomicBool::new(false);
+    let mut failed = 0u64;
+    let steps = (RACE_LIMIT - 2 * MIB) / page;
+    std::thread::scope(|s| {
+        let a = s.spawn(|| {
+            let mut failed = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                if m.grow(2 << 30).is_err() {
+                    failed += 1;
+                }
+            }
+            failed
+        });
+        // Thread A stops when B is done, and also when B panics.
+        struct Stop<'a>(&'a AtomicBool);
+        impl Drop for Stop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::Relaxed);
+            }
+        }
+        let stop_a = Stop(&stop);
+        for i in 1..=steps {
+            let len = (i + 1) * page;
+            m.grow(len).expect("a grow under the limit");
+            let words = m.atomics::<AtomicU64>().expect("atomics");
+            assert!(words.len() as u64 * 8 >= len, "grow gave less than asked");
+            let size = std::fs::metadata(&path).expect("stat").len();
+            assert!(
+                size >= len,
+                "step {i}: grown to {len} bytes, the file has {size}"
+            );
+            words[(len / 8 - 1) as usize].store(i, Ordering::Relaxed);
+        }
+        drop(stop_a);
+        failed = a.join().expect("thread A");
+    });
+    assert!(failed > 0, "no grow failed: the race was not exercised");
+    let words = m.atomics::<AtomicU64>().expect("atomics");
+    for i in 1..=steps {
+        let at = ((i + 1) * page / 8 - 1) as usize;
+        assert_eq!(words[at].load(Ordering::Relaxed), i, "step {i}'s word lost");
+    }
+    drop(m);
+    std::fs::remove_file(&path).expect("rm");
+    report("grow_race", failed);
 }
 
 /// Row `r` of the appendable array.
@@ -387,6 +453,18 @@ fn file_size_limit_with_background_log_allocation() {
     }
     let dir = tempfile::tempdir().expect("tempdir");
     check_log(dir.path(), "log_bg", Some(FSIZE_LIMIT));
+    println!("SCORE checks=1 ran=1 area=full_disk_rlimit");
+}
+
+#[test]
+fn a_failed_grow_never_cuts_off_a_concurrent_one() {
+    let _g = serial();
+    if child_role().is_some() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let r = run_check(dir.path(), "grow_race", Some(RACE_LIMIT));
+    assert!(r["grow_race"].parse::<u64>().expect("count") > 0);
     println!("SCORE checks=1 ran=1 area=full_disk_rlimit");
 }
 

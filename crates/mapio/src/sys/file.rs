@@ -399,7 +399,8 @@ impl File {
         // allocate (ext4 does): a handle with the exclusive lock (nobody
         // else can be growing the file) sets the size back, so a full disk
         // is not left full by an allocation that failed. No view of this
-        // handle reaches past the old size yet.
+        // handle reaches past the old size yet: `Mapping::grow` runs one
+        // allocation at a time and publishes its length only after this.
         let before = match self.lock {
             Some(LockKind::Exclusive) => Some(self.size()?),
             _ => None,

@@ -159,6 +159,11 @@ pub struct Mapping {
     prot: Protection,
     view: View,
     accessible: AtomicUsize,
+    /// Held while growing: a failed allocation under the exclusive lock
+    /// sets the file's size back to what it was before (`File::allocate`),
+    /// which must never cut off what a concurrent grow of this handle has
+    /// already made accessible.
+    grow_lock: std::sync::Mutex<()>,
 }
 
 // SAFETY: a `Mapping` owns its region like a `Box<[u8]>` owns its heap
@@ -213,6 +218,7 @@ impl Mapping {
                 prot,
                 view,
                 accessible: AtomicUsize::new(0),
+                grow_lock: std::sync::Mutex::new(()),
             });
         }
         fault::check(Op::Mmap)?;
@@ -245,6 +251,7 @@ impl Mapping {
             prot,
             view,
             accessible: AtomicUsize::new(accessible),
+            grow_lock: std::sync::Mutex::new(()),
         })
     }
 
@@ -385,12 +392,18 @@ impl Mapping {
                 ),
             ));
         }
-        let current = self.accessible_len();
-        if len <= current {
+        if len <= self.accessible_len() {
             return Ok(Allocation::Native);
         }
         if self.prot != Protection::ReadWrite {
             return Err(io::Error::from_raw_os_error(libc::EACCES));
+        }
+        // One grow at a time (see `grow_lock`); a poisoned lock guards no
+        // data, so it is taken all the same.
+        let _one = self.grow_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let current = self.accessible_len();
+        if len <= current {
+            return Ok(Allocation::Native);
         }
         let how = self
             .file
