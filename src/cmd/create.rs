@@ -94,8 +94,15 @@ pub fn run(args: Args) -> Outcome {
             .path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned());
+        // An unpredictable name, created exclusively and never through a
+        // symbolic link: nobody can plant a link there to have us write
+        // through it (SECURITY.md F22).
+        let nonce = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
         let tmp = format!(
-            ".{}.mapio-create-{}",
+            ".{}.mapio-create-{}-{nonce:08x}",
             name.unwrap_or_default(),
             std::process::id()
         );
@@ -103,7 +110,7 @@ pub fn run(args: Args) -> Outcome {
     } else {
         args.path.clone()
     };
-    let info = match write(&args, &target, npy) {
+    let info = match write(&args, &target, npy, existed) {
         Ok(info) => info,
         Err(e) => {
             // Leave no half-made file behind (the library keeps the empty
@@ -117,6 +124,8 @@ pub fn run(args: Args) -> Outcome {
             let _ = std::fs::remove_file(&target);
             return Err(io_error(&args.path, "rename", e));
         }
+        // The rename itself durable, as the file it names already is.
+        sync_parent_dir(&args.path).map_err(|e| io_error(&args.path, "fsync(parent dir)", e))?;
     }
     let mut out = Out::new();
     print_array(&mut out, &info, args.json)?;
@@ -124,9 +133,23 @@ pub fn run(args: Args) -> Outcome {
     Ok(Exit::Ok)
 }
 
-/// Creates the file at `path`, fills it and closes it.
-fn write(args: &Args, path: &Path, npy: bool) -> mapio::Result<ArrayInfo> {
-    let opts = ArrayOptions::new().order(args.order);
+/// `fsync` of the directory holding `path`, so that a rename into it
+/// survives a crash.
+fn sync_parent_dir(path: &Path) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// Creates the file at `path` (a fresh temporary name, created exclusively
+/// and never through a link, with `fresh`), fills it and closes it.
+fn write(args: &Args, path: &Path, npy: bool, fresh: bool) -> mapio::Result<ArrayInfo> {
+    let opts = ArrayOptions::new()
+        .order(args.order)
+        .create_new(fresh)
+        .nofollow(fresh);
     let mut a = if npy {
         opts.create_dyn_npy(path, args.dtype, &args.shape.0)?
     } else {

@@ -101,6 +101,13 @@ impl ArrayOptions {
         self
     }
 
+    /// When creating: fail if the file already exists (`O_EXCL`) instead
+    /// of overwriting it.
+    pub fn create_new(mut self, yes: bool) -> Self {
+        self.map = self.map.create_new(yes);
+        self
+    }
+
     /// An access-pattern hint for the map.
     pub fn advise(mut self, advice: Advice) -> Self {
         self.map = self.map.advise(advice);

@@ -461,3 +461,30 @@ proptest! {
         prop_assert_eq!(c_order, via_dyn);
     }
 }
+
+/// `create_new` refuses an existing file (and `nofollow` a link to one)
+/// and leaves it as it was, as `mapio create --force` relies on for its
+/// temporary file.
+#[test]
+fn create_new_and_nofollow_leave_existing_files_alone() {
+    let (d, p) = tmp("exists.npy");
+    std::fs::write(&p, b"keep").unwrap();
+    let e = ArrayOptions::new()
+        .create_new(true)
+        .create_npy::<f64>(&p, &[4])
+        .unwrap_err();
+    assert!(e.to_string().contains("exists"), "{e}");
+    assert_eq!(std::fs::read(&p).unwrap(), b"keep");
+    let link = d.path().join("link.npy");
+    std::os::unix::fs::symlink(&p, &link).unwrap();
+    for opts in [
+        ArrayOptions::new().create_new(true),
+        ArrayOptions::new().nofollow(true),
+    ] {
+        assert!(opts.create_dyn_npy(&link, DType::F64, &[4]).is_err());
+        assert_eq!(std::fs::read(&p).unwrap(), b"keep");
+    }
+    // Without either, w+ overwrites through the link, as np.memmap does.
+    ArrayOptions::new().create_npy::<f64>(&link, &[4]).unwrap();
+    assert_ne!(std::fs::read(&p).unwrap(), b"keep");
+}

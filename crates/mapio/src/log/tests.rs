@@ -313,6 +313,40 @@ fn sync_failure_poisons_the_log() {
 }
 
 #[test]
+fn the_first_sync_of_a_new_log_makes_its_name_durable() {
+    // `sync` promises the records are on the disk: the log's directory
+    // entry too, once (the second fsync of the first sync; none later).
+    use crate::sys::fault::{self, Op};
+    let (_d, p) = tmp();
+    let log = small().background_allocation(false).create(&p).unwrap();
+    log.append(&Entry::new(), b"one").unwrap();
+    fault::inject(Op::Fsync, libc::EIO, 1, 1);
+    let e = log.sync().unwrap_err();
+    assert!(
+        matches!(
+            e,
+            crate::Error::Io {
+                op: "fsync(parent dir)",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    fault::clear();
+    drop(log);
+    let log = small()
+        .background_allocation(false)
+        .create(p.with_extension("2"))
+        .unwrap();
+    log.append(&Entry::new(), b"one").unwrap();
+    log.sync().unwrap();
+    fault::inject(Op::Fsync, libc::EIO, 1, 1);
+    log.sync().unwrap();
+    fault::clear();
+    log.close().unwrap();
+}
+
+#[test]
 fn full_disk_fails_appends_and_keeps_earlier_records() {
     use crate::sys::fault::{self, Op};
     let (_d, p) = tmp();

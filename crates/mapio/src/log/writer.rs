@@ -1018,20 +1018,24 @@ impl Log {
         self.inner
             .words()?
             .store(OFF_WORD_STATE, format::STATE_CLOSED, Ordering::Release);
-        // One flush for the end record and the header together. With
-        // `self` consumed no append is in flight: everything reserved is
-        // committed or padding (forgotten reservations were padded above).
-        if let Err(e) = self.inner.map.sync_data() {
-            let _ = self.inner.failed.set(e.to_string());
-            return Err(e);
-        }
+        // With `self` consumed no append is in flight: everything reserved
+        // is committed or padding (forgotten reservations were padded
+        // above).
         self.stop_background();
         // The background thread held the only other reference.
         let inner =
             Arc::get_mut(&mut self.inner).ok_or_else(|| Error::invalid("log still in use"))?;
         // Truncate only if nobody else is attached; either way the end
-        // record marks the end.
-        inner.map.truncate(end)?;
+        // record marks the end. The space after it holds only zeros.
+        let truncated = inner.map.truncate(end);
+        // One flush for the end record, the header and the new size
+        // together (`fdatasync` covers the size), even when the truncate
+        // failed: the log is closed either way.
+        if let Err(e) = inner.map.sync_data() {
+            let _ = inner.failed.set(e.to_string());
+            return Err(e);
+        }
+        truncated?;
         Ok(end)
     }
 }

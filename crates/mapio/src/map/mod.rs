@@ -129,6 +129,9 @@ struct Core {
     original_size: u64,
     /// The first failed flush, if any.
     poisoned: OnceLock<String>,
+    /// This handle created the file and no `fsync` of its directory has
+    /// made the new name durable yet: the first successful flush does it.
+    dir_pending: std::sync::atomic::AtomicBool,
 }
 
 impl Core {
@@ -214,6 +217,31 @@ impl Core {
                 self.path.display()
             ))),
         }
+    }
+
+    /// After a successful flush: the new file's name durable too (once),
+    /// so that flushed bytes cannot be lost with the name after a crash.
+    /// A failure is reported and retried by the next flush (the data
+    /// itself is durable, so the handle is not poisoned).
+    fn sync_dir_once(&self) -> Result<()> {
+        use std::sync::atomic::Ordering;
+        if self.dir_pending.load(Ordering::Acquire) {
+            sys::sync_parent_dir(&self.path).map_err(|e| self.io("fsync(parent dir)", e))?;
+            self.dir_pending.store(false, Ordering::Release);
+        }
+        Ok(())
+    }
+
+    /// A full flush of `len` bytes: `msync` of them, or `fdatasync` when
+    /// there are none (the size itself may be what changed, and an empty
+    /// `msync` writes nothing), then the directory entry once.
+    fn flush_all(&self, len: usize, writes_file: bool) -> Result<()> {
+        if len == 0 && writes_file {
+            self.durable("fdatasync", || self.map.file().sync_data())?;
+        } else {
+            self.flush_range(0, len)?;
+        }
+        self.sync_dir_once()
     }
 
     fn flush_range(&self, off: usize, len: usize) -> Result<()> {
@@ -365,7 +393,11 @@ impl MappedFile {
         Ok(())
     }
 
-    /// Writes the dirty pages to the disk and waits (`msync(MS_SYNC)`).
+    /// Writes the dirty pages to the disk and waits (`msync(MS_SYNC)`;
+    /// `fdatasync` for an empty map, whose size is all there is). The
+    /// first flush of a file this handle created also makes its name
+    /// durable (`fsync` of the directory; [`OpenOptions::durable`] does it
+    /// at creation instead).
     ///
     /// If it fails, the kernel may already have dropped the pages it could
     /// not write, so this handle is poisoned: this and every later flush
@@ -373,9 +405,11 @@ impl MappedFile {
     pub fn flush(&self) -> Result<()> {
         use std::sync::atomic::Ordering;
         let was = self.dirty.swap(false, Ordering::AcqRel);
-        self.core.flush_range(0, self.len).inspect_err(|_| {
-            self.dirty.store(was, Ordering::Release);
-        })
+        self.core
+            .flush_all(self.len, self.mode.writes_file())
+            .inspect_err(|_| {
+                self.dirty.store(was, Ordering::Release);
+            })
     }
 
     /// Like [`flush`](Self::flush) for `len` bytes from `offset` (relative
@@ -436,6 +470,10 @@ impl MappedFile {
             // poisoned handle still reports its failure.
             if self.dirty.load(std::sync::atomic::Ordering::Acquire)
                 || self.core.poisoned.get().is_some()
+                || self
+                    .core
+                    .dir_pending
+                    .load(std::sync::atomic::Ordering::Acquire)
             {
                 self.flush()?;
             }

@@ -401,6 +401,11 @@ impl OpenOptions {
             delta,
             original_size: if mode == Mode::Create { 0 } else { size },
             poisoned: OnceLock::new(),
+            // A file this call created (O_EXCL) has a directory entry no
+            // fsync has covered yet, unless `durable` did it above.
+            dir_pending: std::sync::atomic::AtomicBool::new(
+                mode == Mode::Create && self.create_new && !self.durable,
+            ),
         };
         Ok((core, len_usize))
     }

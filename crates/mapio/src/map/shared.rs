@@ -154,16 +154,20 @@ impl SharedMap {
         self.core.flush_range(offset, len)
     }
 
-    /// `msync(MS_SYNC)` of everything mapped.
+    /// `msync(MS_SYNC)` of everything mapped (as
+    /// [`MappedFile::flush`](super::MappedFile::flush), which says what
+    /// else a first flush does).
     pub fn flush(&self) -> Result<()> {
-        self.core.flush_range(0, self.len())
+        self.core.flush_all(self.len(), self.mode.writes_file())
     }
 
     /// `fdatasync`: makes the file's size (after growth) durable along with
-    /// written data; poisons on failure.
+    /// written data; poisons on failure. The first one of a file this
+    /// handle created also makes its name durable, as a first flush does.
     pub fn sync_data(&self) -> Result<()> {
         self.core
-            .durable("fdatasync", || self.core.map.file().sync_data())
+            .durable("fdatasync", || self.core.map.file().sync_data())?;
+        self.core.sync_dir_once()
     }
 
     /// Starts write-back of a range without waiting (`sync_file_range`);

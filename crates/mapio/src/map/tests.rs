@@ -537,3 +537,79 @@ fn an_empty_shared_map_gives_aligned_empty_atomics() {
     let r = s.atomics_read_only::<AtomicU64>().unwrap();
     assert_eq!(r.len(), 0);
 }
+
+#[test]
+fn the_first_flush_of_a_created_file_makes_its_name_durable() {
+    // Flushed bytes must not be lost with the file's name after a crash:
+    // the first flush of a file this handle created fsyncs the directory
+    // (seen here as the one `fsync` call that fails on purpose).
+    let (_d, p) = tmp();
+    let mut f = MappedFile::create(&p, 4096).unwrap();
+    f.as_mut_slice().unwrap()[0] = 1;
+    fault::inject(Op::Fsync, libc::EIO, 0, 1);
+    let e = f.flush().unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Io {
+                op: "fsync(parent dir)",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    // The data is durable; only the name is retried, once.
+    f.flush().unwrap();
+    fault::inject(Op::Fsync, libc::EIO, 0, 1);
+    f.flush().unwrap();
+    f.close().unwrap();
+    fault::clear();
+    // A file that existed, or one created with `durable`, has no pending
+    // directory entry.
+    let f = MappedFile::open(&p, Mode::ReadWrite).unwrap();
+    fault::inject(Op::Fsync, libc::EIO, 0, 1);
+    f.flush().unwrap();
+    fault::clear();
+    let q = p.with_extension("durable");
+    let f = MappedFile::options()
+        .mode(Mode::Create)
+        .len(64)
+        .durable(true)
+        .open(&q)
+        .unwrap();
+    fault::inject(Op::Fsync, libc::EIO, 0, 1);
+    f.flush().unwrap();
+    fault::clear();
+    // A created file that is closed without a write still gets its name
+    // made durable by close.
+    let r = p.with_extension("untouched");
+    let f = MappedFile::create(&r, 64).unwrap();
+    fault::inject(Op::Fsync, libc::EIO, 0, 1);
+    assert!(f.close().is_err());
+    fault::clear();
+}
+
+#[test]
+fn flushing_an_emptied_map_makes_its_size_durable() {
+    // An empty map has no page to msync: the flush is an fdatasync, so a
+    // truncation to zero is made durable (it used to make no call at all).
+    let (_d, p) = tmp();
+    std::fs::write(&p, vec![7u8; 10_000]).unwrap();
+    let mut f = MappedFile::open(&p, Mode::ReadWrite).unwrap();
+    f.set_len(0).unwrap();
+    fault::inject(Op::Fsync, libc::EIO, 0, 1);
+    let e = f.flush().unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Io {
+                op: "fdatasync",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    fault::clear();
+    drop(f);
+    assert_eq!(std::fs::metadata(&p).unwrap().len(), 0);
+}
