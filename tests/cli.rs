@@ -1117,7 +1117,9 @@ fn unclean_log_verifies_with_a_warning_and_recovers() {
         append(&log, key, 0);
     }
     // A reservation never committed: a hole the crashed writer left.
-    let hole = log.reserve(&Entry::new().key(9), 8).unwrap();
+    let hole = log
+        .reserve(&Entry::new().key(9), schema().payload_len())
+        .unwrap();
     std::mem::forget(hole);
     append(&log, 1, 1);
     drop(log); // no close: as if the process died

@@ -67,6 +67,14 @@ pub fn run(args: Args) -> Outcome {
             others.join(", ")
         );
     }
+    if summary.rows_without_values > 0 {
+        eprintln!(
+            "mapio: note: {} of {} rows come from records without values for the fields \
+             (empty payloads, such as DELETE records, or shorter than the schema): \
+             their float fields are NaN, integer fields 0",
+            summary.rows_without_values, summary.rows
+        );
+    }
     let mut out = Out::new();
     if args.json {
         let files: serde_json::Map<String, serde_json::Value> = summary
@@ -74,7 +82,11 @@ pub fn run(args: Args) -> Outcome {
             .iter()
             .map(|(n, p)| (n.clone(), json!(p)))
             .collect();
-        out.json_doc(&json!({"rows": summary.rows, "files": files}))?;
+        out.json_doc(&json!({
+            "rows": summary.rows,
+            "rows_without_values": summary.rows_without_values,
+            "files": files,
+        }))?;
     } else {
         out.line(&format!(
             "{} rows into {}:",

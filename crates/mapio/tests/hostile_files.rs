@@ -311,7 +311,21 @@ fn nan_and_infinite_times_never_make_nan_states() {
             [(1, 1.0, false), (2, 2.0, false)],
             "indexed: {indexed}"
         );
+        // History: the NaN-time record first, as one without a time.
+        let h: Vec<u64> = set
+            .history(1)
+            .unwrap()
+            .iter()
+            .map(|l| l.record.offset)
+            .collect();
+        assert_eq!(h.first(), Some(&crafted), "indexed: {indexed}");
     }
+    // The index makes no checkpoint of a NaN time (they stay sorted).
+    let reader = mapio::log::LogReader::open(&p).unwrap();
+    let idx = mapio::log::Index::build(&reader, None).unwrap();
+    let times: Vec<f64> = idx.checkpoints().iter().map(|c| c.time).collect();
+    assert!(times.iter().all(|t| !t.is_nan()), "{times:?}");
+    assert!(times.is_sorted_by(|a, b| a < b), "{times:?}");
 }
 
 #[test]

@@ -807,3 +807,107 @@ fn state_at_nan_is_an_invalid_argument_and_infinities_are_times() {
     assert!(matches!(err, mapio::Error::InvalidArgument(_)), "{err:?}");
     assert!(!out.exists());
 }
+
+/// With a schema, a payload holds every field or none: anything between is
+/// refused at append (it used to export as zeros that were never written).
+/// A record without values (a DELETE's empty payload) exports NaN floats,
+/// 0 integers, and is counted.
+#[test]
+fn payloads_hold_every_field_or_none_and_export_says_which() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("short.log");
+    let log = LogOptions::new().schema(schema()).create(&p).unwrap();
+    let short = log
+        .append(&Entry::new().key(1).time(0.0), &1.5f64.to_le_bytes())
+        .unwrap_err();
+    assert!(matches!(short, mapio::Error::InvalidArgument(_)), "{short}");
+    assert!(short.to_string().contains("8 bytes"), "{short}");
+    assert!(log.reserve(&Entry::new().key(1), 19).is_err());
+    log.append(&Entry::new().key(1).time(0.0), &payload(1.0, 2.0, 3))
+        .unwrap();
+    let mut longer = payload(4.0, 5.0, 6);
+    longer.extend_from_slice(b"extra");
+    log.append(&Entry::new().key(2).time(0.0), &longer).unwrap();
+    log.append(&Entry::new().key(1).time(1.0).flags(Flags::DELETE), &[])
+        .unwrap();
+    log.close().unwrap();
+
+    let set = LogSet::open(&p, &SetOptions::new()).unwrap();
+    let out = dir.path().join("all");
+    let s = set.export(&out, None, None, Interpolation::None).unwrap();
+    assert_eq!((s.rows, s.rows_without_values), (3, 1));
+    let x = DynArray::open_npy(out.join("x.npy")).unwrap();
+    let xs: Vec<f64> = (0..6)
+        .map(|i| match x.get(i).unwrap() {
+            Scalar::Float(v) => v,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(&xs[..4], &[1.0, 2.0, 4.0, 5.0]);
+    assert!(xs[4].is_nan() && xs[5].is_nan(), "{xs:?}");
+    let id = DynArray::open_npy(out.join("id.npy")).unwrap();
+    let ids: Vec<Scalar> = (0..3).map(|i| id.get(i).unwrap()).collect();
+    assert_eq!(ids, [Scalar::UInt(3), Scalar::UInt(6), Scalar::UInt(0)]);
+    // The state after the delete has only key 2, with values.
+    let s = set
+        .export(dir.path().join("at"), Some(1.0), None, Interpolation::None)
+        .unwrap();
+    assert_eq!((s.rows, s.rows_without_values), (1, 0));
+}
+
+/// An index built on a crashed log whose last reservation was half written
+/// (bytes in place, never committed) covers only up to its last good
+/// record: the reopened writer appends where that torn record was, and the
+/// next query must see those records (the index once claimed to cover the
+/// torn range and missed them).
+#[test]
+fn an_index_of_a_crashed_log_ends_at_its_last_good_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("torn.log");
+    let log = LogOptions::new()
+        .schema(schema())
+        .background_allocation(false)
+        .create(&p)
+        .unwrap();
+    for key in 0..3u64 {
+        log.append(
+            &Entry::new().key(key).time(0.0),
+            &payload(0.0, 0.0, key as u32),
+        )
+        .unwrap();
+    }
+    let mut torn = log.reserve(&Entry::new().key(0).time(1.0), 20).unwrap();
+    torn.put(0, &[0xAB; 20]).unwrap();
+    std::mem::forget(torn);
+    drop(log); // no close: the writer died mid-record
+    let reader = LogReader::open(&p).unwrap();
+    let idx = Index::build(&reader, None).unwrap();
+    let last_good = reader.records().last().unwrap().next_offset();
+    assert_eq!(
+        idx.covered(),
+        last_good,
+        "covered past the last good record"
+    );
+    idx.save(&Index::path_for(&p, None)).unwrap();
+    drop(reader);
+
+    let log = LogOptions::new().open(&p).unwrap();
+    let again = log
+        .append(&Entry::new().key(0).time(2.0), &payload(2.0, 2.0, 0))
+        .unwrap();
+    assert!(
+        again < idx.covered() + 64,
+        "the writer continues at the torn record"
+    );
+    log.close().unwrap();
+    for opts in [SetOptions::new(), SetOptions::new().no_index(true)] {
+        let set = LogSet::open(&p, &opts).unwrap();
+        let h: Vec<u64> = set
+            .history(0)
+            .unwrap()
+            .iter()
+            .map(|r| r.record.offset)
+            .collect();
+        assert_eq!(h.last(), Some(&again), "{h:?}");
+    }
+}

@@ -18,7 +18,7 @@ use crate::map::{MappedFile, Mode};
 /// The bytes an index starts with.
 pub const MAGIC: [u8; 8] = *b"MAPIOIDX";
 /// The index format version.
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 /// Length of the index header.
 pub const HEADER: usize = 128;
 /// The most checkpoints an index keeps.
@@ -344,13 +344,21 @@ impl Index {
         let mut seen = Vec::new();
         let mut records = reader.records_from(self.fields.covered);
         let mut last = (self.fields.last_offset, self.fields.last_word1);
+        // Covered: up to the end of the last good record, never past it.
+        // The scan may step over a torn range after it (a crashed
+        // writer's half-written record); a reopened writer appends there,
+        // so those bytes must be scanned again next time.
+        let mut covered = self.fields.covered;
         let mut n = 0u64;
         for rec in records.by_ref() {
+            covered = covered.max(rec.next_offset());
             seen.push(Seen {
                 key: rec.key,
                 offset: rec.offset,
                 end: rec.next_offset(),
-                time: rec.time,
+                // A NaN time (writers refuse it; a foreign file may have
+                // one) is no time: no checkpoint, placed nowhere.
+                time: rec.time.filter(|t| !t.is_nan()),
             });
             last = (rec.offset, reader.word_at(rec.offset + 8));
             n += 1;
@@ -360,7 +368,6 @@ impl Index {
                 }
             }
         }
-        let covered = records.position().max(self.fields.covered);
         if let Some(p) = progress.as_mut() {
             p(covered, covered);
         }

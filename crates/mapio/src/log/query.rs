@@ -298,6 +298,11 @@ impl State {
 pub struct ExportSummary {
     /// Rows in every column.
     pub rows: u64,
+    /// Rows whose record holds no values for the fields (an empty
+    /// payload, such as a DELETE record's, or one shorter than the schema
+    /// from an older or foreign writer): their float fields are NaN,
+    /// integer and bool fields 0.
+    pub rows_without_values: u64,
     /// The `.npy` files written, with their column names.
     pub files: Vec<(String, PathBuf)>,
 }
@@ -1076,8 +1081,15 @@ impl LogSet {
         })?;
         let mut out = per_file.concat();
         out.sort_by(|a, b| {
-            let ta = a.record.time.unwrap_or(f64::NEG_INFINITY);
-            let tb = b.record.time.unwrap_or(f64::NEG_INFINITY);
+            // No time (or a NaN one, from a file mapio did not write):
+            // first, as if earliest.
+            let time = |l: &Located| {
+                l.record
+                    .time
+                    .filter(|t| !t.is_nan())
+                    .unwrap_or(f64::NEG_INFINITY)
+            };
+            let (ta, tb) = (time(a), time(b));
             ta.total_cmp(&tb)
                 // At a move, the EXIT from the old file comes first.
                 .then(
@@ -1098,6 +1110,11 @@ impl LogSet {
     /// only), and one `.npy` per schema field (or those in `fields`), of
     /// the field's dtype, shape `(rows,)` or `(rows, count)`. With `time`,
     /// the rows are the state at that time; otherwise every data record.
+    /// A record without a key has key 0 (every record of a log written
+    /// with keys has one); a record without values for the fields (an
+    /// empty payload, such as a DELETE's) has NaN in float fields and 0 in
+    /// integer fields, and is counted in
+    /// [`rows_without_values`](ExportSummary::rows_without_values).
     ///
     /// It writes exactly the files the summary lists (each replaced if it
     /// was there); other files in `dir`, e.g. `.npy` files of an earlier
@@ -1111,11 +1128,12 @@ impl LogSet {
     /// is left alone.
     pub fn export(
         &self,
-        dir: &Path,
+        dir: impl AsRef<Path>,
         time: Option<f64>,
         fields: Option<&[String]>,
         interpolation: Interpolation,
     ) -> Result<ExportSummary> {
+        let dir = dir.as_ref();
         let schema = self.schema().clone();
         if let Some(names) = fields {
             for (i, n) in names.iter().enumerate() {
@@ -1204,6 +1222,8 @@ impl LogSet {
                 name: String,
                 field: Option<(usize, usize)>,
                 width: usize,
+                /// What a row without the field's bytes holds.
+                missing: Vec<u8>,
             }
             let mut specs = Vec::new();
             let mut arrays = Vec::new();
@@ -1237,6 +1257,7 @@ impl LogSet {
                     name: name.to_string(),
                     field,
                     width: dtype.itemsize() * count as usize,
+                    missing: missing_value(dtype).repeat(count as usize),
                 });
                 Ok(())
             };
@@ -1272,7 +1293,7 @@ impl LogSet {
                     match (c.field, c.name.as_str()) {
                         (Some((start, len)), _) => match payload.get(start..start + len) {
                             Some(b) => out.copy_from_slice(b),
-                            None => out.fill(0),
+                            None => out.copy_from_slice(&c.missing),
                         },
                         (None, "key") => out.copy_from_slice(&key.unwrap_or(0).to_le_bytes()),
                         (None, "time") => {
@@ -1283,6 +1304,13 @@ impl LogSet {
                     }
                 }
             };
+            let fields_len = chosen.iter().map(|f| f.offset as usize + f.len()).max();
+            let mut without_values = 0u64;
+            let mut count = |payload: &[u8]| {
+                if fields_len.is_some_and(|l| payload.len() < l) {
+                    without_values += 1;
+                }
+            };
             let mut rows = 0usize;
             match &state {
                 Some(s) => {
@@ -1291,6 +1319,7 @@ impl LogSet {
                         // values interpolated to it.
                         let t = if e.interpolated { Some(s.time) } else { e.time };
                         put(rows, e.file, Some(e.key), t, e.offset, payload);
+                        count(payload);
                         rows += 1;
                     }
                 }
@@ -1301,6 +1330,7 @@ impl LogSet {
                                 break 'files; // a live log grew while exporting
                             }
                             put(rows, f, rec.key, rec.time, rec.offset, &rec.payload);
+                            count(&rec.payload);
                             rows += 1;
                         }
                     }
@@ -1312,6 +1342,7 @@ impl LogSet {
             }
             Ok(ExportSummary {
                 rows: n as u64,
+                rows_without_values: without_values,
                 files,
             })
         })();
@@ -1373,6 +1404,29 @@ fn interpolate(schema: &Schema, a: &mut [u8], b: &[u8], ta: f64, tb: f64, t: f64
         }
     }
     true
+}
+
+/// The bytes of one element that stands for "no value": NaN for floats
+/// (and both parts of a complex), in the dtype's byte order; zeros for
+/// integers and bools, which have no such value.
+fn missing_value(dtype: DType) -> Vec<u8> {
+    use crate::array::{ByteOrder, Kind};
+    let size = dtype.itemsize();
+    let part = match dtype.kind() {
+        Kind::Float => size,
+        Kind::Complex => size / 2,
+        _ => return vec![0; size],
+    };
+    let mut nan: Vec<u8> = match part {
+        2 => 0x7E00u16.to_le_bytes().to_vec(),
+        4 => f32::NAN.to_le_bytes().to_vec(),
+        8 => f64::NAN.to_le_bytes().to_vec(),
+        _ => return vec![0; size],
+    };
+    if dtype.byte_order() == ByteOrder::Big {
+        nan.reverse();
+    }
+    nan.repeat(size / part)
 }
 
 #[cfg(test)]

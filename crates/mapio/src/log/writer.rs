@@ -903,6 +903,16 @@ impl Log {
                 "a record's time cannot be NaN (queries place records by time)",
             ));
         }
+        // With a schema, a payload holds every field (or none: a marker
+        // record such as a DELETE); one that stops inside the fields would
+        // decode and export as values that were never written.
+        let fields = self.inner.header.schema.payload_len();
+        if payload != 0 && payload < fields {
+            return Err(Error::invalid(format!(
+                "a payload of {payload} bytes does not hold the schema's fields ({fields} bytes); \
+                 give every field, or an empty payload for a record without values"
+            )));
+        }
         meta.record_len(payload)
             .ok_or_else(|| Error::invalid(format!("a record of {payload} bytes is too long")))
     }
@@ -916,6 +926,11 @@ impl Log {
     /// Appends one record; returns its offset. Callable from any number of
     /// threads at once. On the hot path: one atomic fetch-add, the copy,
     /// and one release store; no lock and no system call.
+    ///
+    /// With a [`Schema`], the payload holds every field (at least
+    /// [`Schema::payload_len`] bytes) or is empty (a record without
+    /// values, such as a DELETE); anything between is an
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument).
     pub fn append(&self, entry: &Entry, payload: &[u8]) -> Result<u64> {
         self.inner.check_writable()?;
         let mut meta = entry.meta();
