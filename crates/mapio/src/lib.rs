@@ -10,7 +10,7 @@
 //! * [`array`](mod@array) — typed n-d arrays over maps, `.npy` headers.
 //! * [`log`] — the continuous log.
 #![deny(unsafe_code)]
-#![warn(missing_docs)]
+#![warn(missing_docs, missing_debug_implementations)]
 
 pub mod array;
 mod error;
@@ -24,6 +24,12 @@ mod sys;
 pub use sys::fault;
 
 pub use error::{Error, LockKind, Result};
+
+// The crates whose types appear in mapio's API, so that users name the
+// same versions mapio was built with.
+pub use bytemuck;
+pub use ndarray;
+pub use num_complex;
 
 /// The examples of the README are compiled and run as doctests.
 #[cfg(doctest)]

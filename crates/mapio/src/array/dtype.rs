@@ -768,6 +768,36 @@ pub enum Scalar {
 }
 
 impl Scalar {
+    /// The value as an `f64`, as Python's `float()` gives it: floats as
+    /// they are, integers converted (rounded beyond 2^53); `None` for a
+    /// bool or a complex.
+    pub fn as_f64(&self) -> Option<f64> {
+        match *self {
+            Scalar::Float(f) => Some(f),
+            Scalar::Int(i) => Some(i as f64),
+            Scalar::UInt(u) => Some(u as f64),
+            Scalar::Bool(_) | Scalar::Complex(..) => None,
+        }
+    }
+
+    /// The value as an `i64` if it is an integer that fits.
+    pub fn as_i64(&self) -> Option<i64> {
+        match *self {
+            Scalar::Int(i) => Some(i),
+            Scalar::UInt(u) => i64::try_from(u).ok(),
+            _ => None,
+        }
+    }
+
+    /// The value as a `u64` if it is a non-negative integer.
+    pub fn as_u64(&self) -> Option<u64> {
+        match *self {
+            Scalar::UInt(u) => Some(u),
+            Scalar::Int(i) => u64::try_from(i).ok(),
+            _ => None,
+        }
+    }
+
     /// Python's truth value: non-zero (NaN is true, `-0.0` is not).
     pub fn is_truthy(&self) -> bool {
         match *self {
@@ -1803,6 +1833,16 @@ mod tests {
         assert!(!Scalar::Float(-0.0).is_truthy());
         assert!(Scalar::Complex(0.0, -1.0).is_truthy());
         assert!(!Scalar::UInt(0).is_truthy());
+        assert_eq!(Scalar::Float(1.5).as_f64(), Some(1.5));
+        assert_eq!(Scalar::Int(-3).as_f64(), Some(-3.0));
+        assert_eq!(Scalar::UInt(7).as_f64(), Some(7.0));
+        assert_eq!(Scalar::Bool(true).as_f64(), None);
+        assert_eq!(Scalar::Complex(1.0, 0.0).as_f64(), None);
+        assert_eq!(Scalar::UInt(u64::MAX).as_i64(), None);
+        assert_eq!(Scalar::UInt(5).as_i64(), Some(5));
+        assert_eq!(Scalar::Int(-1).as_u64(), None);
+        assert_eq!(Scalar::Int(9).as_u64(), Some(9));
+        assert_eq!(Scalar::Float(1.0).as_u64(), None);
     }
 
     #[test]

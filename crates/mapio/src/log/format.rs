@@ -262,9 +262,11 @@ impl Schema {
 
     /// Appends a field of `count` elements of `dtype` after the previous
     /// ones (packed, no alignment padding). The name must follow
-    /// [`check_field_name`] and be new to the schema.
-    pub fn field(mut self, name: &str, dtype: DType, count: u32) -> Result<Schema, String> {
-        self.check_new_name(name)?;
+    /// [`check_field_name`] and be new to the schema; otherwise, or when
+    /// the payload would grow too large, an
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument).
+    pub fn field(mut self, name: &str, dtype: DType, count: u32) -> crate::Result<Schema> {
+        self.check_new_name(name).map_err(crate::Error::invalid)?;
         let f = Field {
             name: name.to_string(),
             dtype,
@@ -273,7 +275,9 @@ impl Schema {
         };
         let end = (self.payload_len as u64) + f.len() as u64;
         if end > u32::MAX as u64 / 2 {
-            return Err("schema payload too large".into());
+            return Err(crate::Error::invalid(format!(
+                "schema payload too large with field {name:?} ({end} bytes)"
+            )));
         }
         self.payload_len = end as u32;
         self.fields.push(f);

@@ -576,7 +576,26 @@ impl LogReader {
     }
 
     /// The record at `offset`.
+    ///
+    /// An offset that cannot be a record's (not a multiple of 8, inside
+    /// the header, or past the end of the file) is an
+    /// [`Error::InvalidArgument`]; one where the file holds no good data
+    /// record is [`Error::Corrupt`] (say, an offset taken from an index or
+    /// a chain that the file no longer matches).
     pub fn read_at(&self, offset: u64) -> Result<Record> {
+        // The file's size is re-read only for an offset past what is
+        // mapped (a live log grows).
+        let mut size = self.map.len() as u64;
+        if offset >= size {
+            size = self.refresh();
+        }
+        if offset % 8 != 0 || offset < HEADER_LEN || offset >= size {
+            return Err(Error::invalid(format!(
+                "{}: offset {offset} is not a record offset of this log (records start at \
+                 multiples of 8 from {HEADER_LEN} up to its end, {size} bytes)",
+                self.path.display()
+            )));
+        }
         let mut buf = Vec::new();
         let f = self.read_found(offset, &mut buf)?;
         Ok(Record::from_found(offset, &f, buf))
@@ -743,6 +762,17 @@ pub struct Records<'a> {
     budget: u64,
 }
 
+impl std::fmt::Debug for Records<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Records")
+            .field("path", &self.reader.path)
+            .field("position", &self.pos)
+            .field("live", &self.live)
+            .field("limit", &self.limit)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Records<'_> {
     /// Offset where the next record would start.
     pub fn position(&self) -> u64 {
@@ -786,6 +816,18 @@ pub struct Follow<'a> {
     last_check: Instant,
     ended: bool,
     budget: u64,
+}
+
+impl std::fmt::Debug for Follow<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Follow")
+            .field("path", &self.reader.path)
+            .field("position", &self.pos)
+            .field("options", &self.options)
+            .field("live", &self.live)
+            .field("ended", &self.ended)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Follow<'_> {

@@ -564,3 +564,39 @@ fn follow_continues_past_the_end_record_of_an_earlier_session() {
     let got: Vec<Vec<u8>> = r.follow(FollowOptions::new()).map(|r| r.payload).collect();
     assert_eq!(got, [b"first session".to_vec(), b"second session".to_vec()]);
 }
+
+#[test]
+fn read_at_an_offset_no_record_can_have_is_an_invalid_argument() {
+    let (_d, p) = tmp();
+    let log = small().create(&p).unwrap();
+    let at = log.append(&Entry::new().key(1), b"12345678").unwrap();
+    log.close().unwrap();
+    let r = LogReader::open(&p).unwrap();
+    assert_eq!(r.read_at(at).unwrap().payload, b"12345678");
+    for bad in [5, 0, 4088, at + 4, 1 << 40, u64::MAX] {
+        let e = r.read_at(bad).unwrap_err();
+        assert!(matches!(e, crate::Error::InvalidArgument(_)), "{bad}: {e}");
+    }
+    // A possible offset where the file holds no data record: corrupt.
+    let end = std::fs::metadata(&p).unwrap().len() - 16;
+    assert!(matches!(r.read_at(end), Err(crate::Error::Corrupt { .. })));
+}
+
+#[test]
+fn create_new_refuses_an_existing_file_and_leaves_it_alone() {
+    let (_d, p) = tmp();
+    std::fs::write(&p, b"not a log").unwrap();
+    let e = small().create_new(true).create(&p).unwrap_err();
+    assert!(
+        matches!(&e, crate::Error::Io { source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists),
+        "{e}"
+    );
+    assert_eq!(std::fs::read(&p).unwrap(), b"not a log");
+    std::fs::remove_file(&p).unwrap();
+    small()
+        .create_new(true)
+        .create(&p)
+        .unwrap()
+        .close()
+        .unwrap();
+}

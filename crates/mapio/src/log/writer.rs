@@ -116,6 +116,7 @@ pub struct LogOptions {
     file_mode: u32,
     wait: Option<Duration>,
     durable: bool,
+    create_new: bool,
 }
 
 impl Default for LogOptions {
@@ -141,6 +142,7 @@ impl LogOptions {
             file_mode: 0o640,
             wait: None,
             durable: false,
+            create_new: false,
         }
     }
 
@@ -224,7 +226,16 @@ impl LogOptions {
         self
     }
 
-    /// Creates (or overwrites) the log at `path`.
+    /// [`create`](Self::create) fails if the file already exists
+    /// ([`Error::Io`](crate::Error::Io) of kind `AlreadyExists`, `O_EXCL`)
+    /// instead of overwriting it.
+    pub fn create_new(mut self, yes: bool) -> Self {
+        self.create_new = yes;
+        self
+    }
+
+    /// Creates (or overwrites: see [`create_new`](Self::create_new)) the
+    /// log at `path`.
     pub fn create(&self, path: impl AsRef<Path>) -> Result<Log> {
         Log::create_with(self, path.as_ref())
     }
@@ -721,6 +732,7 @@ impl Log {
             let initial = HEADER_LEN + step;
             match opts
                 .map_options(Mode::Create)
+                .create_new(opts.create_new)
                 .len(initial.min(opts.reserve.max(HEADER_LEN)))
                 .open_shared_exclusive(path)
             {
@@ -1070,6 +1082,18 @@ pub struct Reservation<'a> {
     len: u64,
     payload_len: usize,
     done: bool,
+}
+
+impl std::fmt::Debug for Reservation<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reservation")
+            .field("offset", &self.off)
+            .field("len", &self.len)
+            .field("payload_len", &self.payload_len)
+            .field("entry", &self.entry)
+            .field("committed", &self.done)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Reservation<'_> {
