@@ -433,6 +433,16 @@ impl LogReader {
             std::fs::File::open(path)
                 .and_then(|f| f.take(HEADER_LEN).read_to_end(&mut head))
                 .map_err(|e| Error::io(path, "read", e))?;
+            // Empty or zeros: perhaps a log being created, whose creator
+            // holds the exclusive lock until its header is written. Say
+            // so (a retry will succeed) rather than call it corrupt.
+            if head.iter().all(|&b| b == 0) {
+                if let Err(e @ Error::Locked { .. }) =
+                    MappedFile::options().mode(Mode::ReadOnly).open_shared(path)
+                {
+                    return Err(e);
+                }
+            }
             return Err(match Header::decode(&head) {
                 Err(e) => Error::corrupt(path, 0, e.to_string()),
                 Ok(_) => Error::corrupt(path, 0, "truncated log header"),

@@ -600,3 +600,21 @@ fn create_new_refuses_an_existing_file_and_leaves_it_alone() {
         .close()
         .unwrap();
 }
+
+#[test]
+fn opening_a_log_while_it_is_created_says_locked_not_corrupt() {
+    // Between `open(O_CREAT)` and its header, a log being created is empty
+    // (or zeros) under its creator's exclusive lock: a reader must hear
+    // "locked" (retry) rather than "corrupt".
+    let (_d, p) = tmp();
+    let creating = crate::map::MappedFile::options()
+        .mode(crate::map::Mode::Create)
+        .open_shared_exclusive(&p)
+        .unwrap();
+    let e = LogReader::open(&p).unwrap_err();
+    assert!(matches!(e, crate::Error::Locked { .. }), "{e}");
+    drop(creating);
+    let e = LogReader::open(&p).unwrap_err();
+    assert!(matches!(e, crate::Error::Corrupt { .. }), "{e}");
+    assert!(e.to_string().contains("empty"), "{e}");
+}
