@@ -1137,10 +1137,25 @@ fn unclean_log_verifies_with_a_warning_and_recovers() {
     let at = run(&["at", p(&path), "--time", "9"]).ok();
     assert_eq!(at.stdout.lines().count(), 6);
     assert!(at.stderr.contains("not closed cleanly"), "{}", at.stderr);
+    // A follower prints every committed record and says how it ended.
+    let tail = run(&["tail", "-f", p(&path)]).ok();
+    assert_eq!(tail.stdout.lines().count(), 7);
+    assert!(
+        tail.stderr.contains("left without closing"),
+        "{}",
+        tail.stderr
+    );
+    assert!(
+        tail.stderr.contains("stepped over 1 range"),
+        "{}",
+        tail.stderr
+    );
     let rec = run(&["recover", p(&path)]).ok().stdout;
     assert!(rec.contains("now clean"), "{rec}");
     let at = run(&["at", p(&path), "--time", "9"]).ok();
     assert_eq!(at.stderr, "", "after recovery");
+    let tail = run(&["tail", "-f", p(&path)]).ok();
+    assert!(!tail.stderr.contains("left without"), "{}", tail.stderr);
     let v = run(&["verify", "--json", p(&path)]).ok().json();
     assert_eq!(v["clean"], true);
     assert_eq!(v["records"], 7);

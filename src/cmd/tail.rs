@@ -94,6 +94,23 @@ pub fn run(args: Args) -> Outcome {
         print_record(&mut out, &rec, schema, args.json)?;
         out.flush()?;
     }
+    if follow.end() == Some(mapio::log::FollowEnd::WriterGone) {
+        eprintln!(
+            "mapio: note: the writer left without closing {} (it crashed or was killed); \
+             every record it committed was printed (`mapio recover` makes it appendable)",
+            args.path.display()
+        );
+    }
+    if let Some(first) = follow.gaps().first() {
+        eprintln!(
+            "mapio: note: stepped over {} range(s) holding no good record, the first at \
+             offset {}..{} ({})",
+            follow.gaps().len(),
+            first.from,
+            first.to,
+            first.why
+        );
+    }
     // The library's follow stops at the first end record when no writer
     // is attached, even if later sessions appended after it (a log closed,
     // reopened, appended to and closed again): print what is left.

@@ -31,7 +31,9 @@ pub use index::{Index, IndexState};
 pub use query::{
     ExportSummary, Interpolation, Located, LogSet, SetOptions, State, StateEntry, expand,
 };
-pub use reader::{Damage, Follow, FollowOptions, LogReader, Record, Records, Recovery, ScanReport};
+pub use reader::{
+    Damage, Follow, FollowEnd, FollowOptions, LogReader, Record, Records, Recovery, ScanReport,
+};
 pub use writer::{Chain, Entry, Log, LogOptions, OpenReport, Reservation};
 
 use std::path::Path;

@@ -758,6 +758,9 @@ impl LogReader {
             last_check: Instant::now(),
             ended: false,
             budget: core::resync_budget(self.map.len() as u64),
+            after_end_record: false,
+            stopped: None,
+            gaps: Vec::new(),
         }
     }
 }
@@ -826,6 +829,25 @@ pub struct Follow<'a> {
     last_check: Instant,
     ended: bool,
     budget: u64,
+    /// The last thing read was an end record (a clean close).
+    after_end_record: bool,
+    stopped: Option<FollowEnd>,
+    gaps: Vec<Damage>,
+}
+
+/// Why a [`Follow`] returned `None`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FollowEnd {
+    /// The writer closed the log cleanly (its end record was the last
+    /// thing read) and left.
+    Closed,
+    /// The writer left without closing (it crashed or was killed):
+    /// everything it committed was returned; [`Follow::gaps`] lists what
+    /// was stepped over.
+    WriterGone,
+    /// Nothing new arrived for [`FollowOptions::idle_timeout`]; calling
+    /// `next` again goes on waiting.
+    IdleTimeout,
 }
 
 impl std::fmt::Debug for Follow<'_> {
@@ -844,6 +866,17 @@ impl Follow<'_> {
     /// Offset where the next record will start.
     pub fn position(&self) -> u64 {
         self.pos
+    }
+
+    /// Why the last `next` returned `None` (`None` while records come).
+    pub fn end(&self) -> Option<FollowEnd> {
+        self.stopped
+    }
+
+    /// The ranges stepped over so far: holes a crashed writer left, or
+    /// damage (see [`Damage::why`]). Never returned as records.
+    pub fn gaps(&self) -> &[Damage] {
+        &self.gaps
     }
 }
 
@@ -872,9 +905,12 @@ impl Iterator for Follow<'_> {
             match s {
                 Step::Record(off, f) => {
                     self.pos = off + f.word0.len as u64;
+                    self.after_end_record = false;
+                    self.stopped = None;
                     return Some(Record::from_found(off, &f, std::mem::take(&mut self.buf)));
                 }
-                Step::Other(off, _, len) => {
+                Step::Other(off, kind, len) => {
+                    self.after_end_record = kind == Kind::End;
                     // An end record marks the end of a session, not of the
                     // log: a later session may have appended after it. The
                     // follower stops when nothing follows and no writer is
@@ -885,6 +921,8 @@ impl Iterator for Follow<'_> {
                 }
                 Step::Gap(d) => {
                     self.pos = d.to;
+                    self.after_end_record = false;
+                    self.gaps.push(d);
                     continue;
                 }
                 Step::Pending | Step::Eof => {}
@@ -903,11 +941,17 @@ impl Iterator for Follow<'_> {
                 self.live = live;
                 if !live && self.options.stop_at_end {
                     self.ended = true;
+                    self.stopped = Some(if self.after_end_record {
+                        FollowEnd::Closed
+                    } else {
+                        FollowEnd::WriterGone
+                    });
                     return None;
                 }
             }
             if let Some(t) = self.options.idle_timeout {
                 if waited.elapsed() >= t {
+                    self.stopped = Some(FollowEnd::IdleTimeout);
                     return None;
                 }
             }

@@ -618,3 +618,42 @@ fn opening_a_log_while_it_is_created_says_locked_not_corrupt() {
     assert!(matches!(e, crate::Error::Corrupt { .. }), "{e}");
     assert!(e.to_string().contains("empty"), "{e}");
 }
+
+#[test]
+fn a_follower_says_why_it_stopped_and_what_it_stepped_over() {
+    use crate::log::FollowEnd;
+    use std::time::Duration;
+    let (_d, p) = tmp();
+    let log = small().background_allocation(false).create(&p).unwrap();
+    log.append(&Entry::new().key(1), b"first").unwrap();
+    let reader = LogReader::open(&p).unwrap();
+    // A live writer and nothing new: an idle timeout, and it goes on.
+    let mut f = reader.follow(FollowOptions::new().idle_timeout(Some(Duration::from_millis(20))));
+    assert_eq!(f.next().unwrap().payload, b"first");
+    assert_eq!(f.end(), None);
+    assert!(f.next().is_none());
+    assert_eq!(f.end(), Some(FollowEnd::IdleTimeout));
+    log.append(&Entry::new().key(1), b"second").unwrap();
+    assert_eq!(f.next().unwrap().payload, b"second");
+    assert_eq!(f.end(), None);
+    // A hole, then the writer dies without closing.
+    std::mem::forget(log.reserve(&Entry::new().key(2), 8).unwrap());
+    log.append(&Entry::new().key(1), b"third").unwrap();
+    drop(log);
+    let rest: Vec<_> = f.by_ref().map(|r| r.payload).collect();
+    assert_eq!(rest, [b"third".to_vec()]);
+    assert_eq!(f.end(), Some(FollowEnd::WriterGone));
+    assert_eq!(f.gaps().len(), 1, "{:?}", f.gaps());
+    assert_eq!(f.gaps()[0].why, "hole");
+    drop(reader);
+    // A clean close.
+    let q = p.with_extension("closed");
+    let log = small().create(&q).unwrap();
+    log.append(&Entry::new().key(1), b"only").unwrap();
+    log.close().unwrap();
+    let reader = LogReader::open(&q).unwrap();
+    let mut f = reader.follow(FollowOptions::new());
+    assert_eq!(f.by_ref().count(), 1);
+    assert_eq!(f.end(), Some(FollowEnd::Closed));
+    assert!(f.gaps().is_empty());
+}
