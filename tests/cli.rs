@@ -1679,3 +1679,52 @@ fn at_and_export_refuse_a_nan_time_and_note_an_empty_state() {
         assert_eq!(r.stderr, "");
     }
 }
+
+/// A directory the user may write but not read (a drop box, mode 0333):
+/// the directory cannot be opened to be fsynced after a create, and that
+/// must not fail the create (it did, and removed the file). Needs root, to
+/// run the tool as `nobody`; says so and returns otherwise.
+#[test]
+fn create_and_log_in_a_write_only_directory() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    // The owner of a directory this process just made is its user.
+    if std::fs::metadata(dir.path()).unwrap().uid() != 0 {
+        eprintln!("SKIPPED create_and_log_in_a_write_only_directory: needs root to run as nobody");
+        return;
+    }
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+    let drop = dir.path().join("drop");
+    std::fs::create_dir(&drop).unwrap();
+    std::fs::set_permissions(&drop, std::fs::Permissions::from_mode(0o333)).unwrap();
+    let as_nobody = |args: &[&str]| {
+        let out = mapio()
+            .args(args)
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .expect("run mapio");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let npy = drop.join("x.npy");
+    let (code, err) = as_nobody(&["create", "--dtype", "f8", "--shape", "4", p(&npy)]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(std::fs::metadata(&npy).unwrap().len(), 128 + 32);
+    let log = drop.join("run.log");
+    let (code, err) = as_nobody(&[
+        "demo",
+        "--log",
+        p(&log),
+        "--no-follow",
+        "--no-compare",
+        "--particles",
+        "50",
+        "--steps",
+        "2",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+}

@@ -110,12 +110,18 @@ pub fn run(args: Args) -> Outcome {
     } else {
         args.path.clone()
     };
-    let info = match write(&args, &target, npy, existed) {
+    let info = match write(&args, &target, npy) {
         Ok(info) => info,
         Err(e) => {
             // Leave no half-made file behind (the library keeps the empty
-            // file it created when, say, the space cannot be reserved).
-            let _ = std::fs::remove_file(&target);
+            // file it created when, say, the space cannot be reserved),
+            // but never remove one this command did not create (another
+            // process made it in the meantime).
+            let ours = !matches!(&e, mapio::Error::Io { source, .. }
+                if source.kind() == std::io::ErrorKind::AlreadyExists);
+            if ours {
+                let _ = std::fs::remove_file(&target);
+            }
             return Err(e.for_path(&args.path).into());
         }
     };
@@ -143,13 +149,14 @@ fn sync_parent_dir(path: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
 
-/// Creates the file at `path` (a fresh temporary name, created exclusively
-/// and never through a link, with `fresh`), fills it and closes it.
-fn write(args: &Args, path: &Path, npy: bool, fresh: bool) -> mapio::Result<ArrayInfo> {
+/// Creates the file at `path` (always a new file, created exclusively and
+/// never through a link: the target that did not exist, or a temporary
+/// name beside it), fills it and closes it.
+fn write(args: &Args, path: &Path, npy: bool) -> mapio::Result<ArrayInfo> {
     let opts = ArrayOptions::new()
         .order(args.order)
-        .create_new(fresh)
-        .nofollow(fresh);
+        .create_new(true)
+        .nofollow(true);
     let mut a = if npy {
         opts.create_dyn_npy(path, args.dtype, &args.shape.0)?
     } else {

@@ -527,3 +527,34 @@ fn crafted_schema_field_names_are_refused_as_corrupt() {
     assert!(!sentinel.exists());
     assert!(!dir.path().join("a").join("pwned.npy").exists());
 }
+
+/// A `prev` link that cannot be a record's offset (misaligned, or past the
+/// end), in a crafted file, is damage: `Corrupt` (CLI exit 3), not an
+/// invalid argument of the caller's (exit 2).
+#[test]
+fn an_impossible_prev_link_is_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("prev.log");
+    let log = LogOptions::new().create(&p).unwrap();
+    let e = mapio::log::Entry::new().key(1).time(0.0);
+    log.append(&e, b"first!!!").unwrap();
+    let second = log.append(&e, b"second!!").unwrap();
+    log.close().unwrap();
+    let clean = std::fs::read(&p).unwrap();
+    for bad_prev in [4097u64, 1 << 40] {
+        let mut b = clean.clone();
+        let o = second as usize;
+        let payload_len = u32::from_le_bytes(b[o + 12..o + 16].try_into().unwrap()) as usize;
+        b[o + 24..o + 32].copy_from_slice(&bad_prev.to_le_bytes()); // key, prev, time
+        let w0 = u64::from_le_bytes(b[o..o + 8].try_into().unwrap());
+        let crc = format::record_crc(&b[o + 12..o + 40 + payload_len], w0);
+        b[o + 8..o + 12].copy_from_slice(&crc.to_le_bytes());
+        std::fs::write(&p, &b).unwrap();
+        let r = mapio::log::LogReader::open(&p).unwrap();
+        let err = r.history_back_from(second).unwrap_err();
+        assert!(
+            matches!(err, mapio::Error::Corrupt { .. }),
+            "{bad_prev}: {err}"
+        );
+    }
+}

@@ -405,7 +405,7 @@ impl Index {
                 if ordered && triples.get(j).is_some_and(|t| t.0 == k) {
                     // New records follow: the old list's last time, from the log.
                     last = reader
-                        .read_at(list.offset(list.len() - 1))
+                        .read_record(list.offset(list.len() - 1))
                         .ok()
                         .and_then(|r| r.time)
                         .unwrap_or(f64::NAN);

@@ -1073,7 +1073,7 @@ impl LogSet {
             offsets
                 .into_iter()
                 .map(|off| {
-                    let record = m.reader.read_at(off)?;
+                    let record = m.reader.read_record(off)?;
                     m.check_key(off, record.key, key)?;
                     Ok(Located { file: f, record })
                 })

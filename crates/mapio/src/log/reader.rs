@@ -435,13 +435,16 @@ impl LogReader {
                 .map_err(|e| Error::io(path, "read", e))?;
             // Empty or zeros: perhaps a log being created, whose creator
             // holds the exclusive lock until its header is written. Say
-            // so (a retry will succeed) rather than call it corrupt.
-            if head.iter().all(|&b| b == 0) {
-                if let Err(e @ Error::Locked { .. }) =
-                    MappedFile::options().mode(Mode::ReadOnly).open_shared(path)
-                {
-                    return Err(e);
-                }
+            // so (a retry will succeed) rather than call it corrupt. Only
+            // a test: taking a lock here could make the creator, between
+            // its `open` and its lock, fail as "locked".
+            if head.iter().all(|&b| b == 0)
+                && crate::sys::exclusive_lock_held(path).unwrap_or(false)
+            {
+                return Err(Error::Locked {
+                    path: path.to_path_buf(),
+                    wanted: crate::LockKind::Atomic,
+                });
             }
             return Err(match Header::decode(&head) {
                 Err(e) => Error::corrupt(path, 0, e.to_string()),
@@ -606,6 +609,13 @@ impl LogReader {
                 self.path.display()
             )));
         }
+        self.read_record(offset)
+    }
+
+    /// The data record at an offset the file or an index gave (a chain
+    /// link, an index entry): anything but a good data record there is
+    /// [`Error::Corrupt`].
+    pub(crate) fn read_record(&self, offset: u64) -> Result<Record> {
         let mut buf = Vec::new();
         let f = self.read_found(offset, &mut buf)?;
         Ok(Record::from_found(offset, &f, buf))
@@ -724,7 +734,7 @@ impl LogReader {
                     "history chain loops back on itself",
                 ));
             }
-            let next = self.read_at(p)?;
+            let next = self.read_record(p)?;
             if next.key != key {
                 return Err(Error::corrupt(&self.path, p, "broken history chain"));
             }
@@ -758,7 +768,6 @@ impl LogReader {
             last_check: Instant::now(),
             ended: false,
             budget: core::resync_budget(self.map.len() as u64),
-            after_end_record: false,
             stopped: None,
             gaps: Vec::new(),
         }
@@ -829,8 +838,6 @@ pub struct Follow<'a> {
     last_check: Instant,
     ended: bool,
     budget: u64,
-    /// The last thing read was an end record (a clean close).
-    after_end_record: bool,
     stopped: Option<FollowEnd>,
     gaps: Vec<Damage>,
 }
@@ -905,12 +912,10 @@ impl Iterator for Follow<'_> {
             match s {
                 Step::Record(off, f) => {
                     self.pos = off + f.word0.len as u64;
-                    self.after_end_record = false;
                     self.stopped = None;
                     return Some(Record::from_found(off, &f, std::mem::take(&mut self.buf)));
                 }
-                Step::Other(off, kind, len) => {
-                    self.after_end_record = kind == Kind::End;
+                Step::Other(off, _, len) => {
                     // An end record marks the end of a session, not of the
                     // log: a later session may have appended after it. The
                     // follower stops when nothing follows and no writer is
@@ -921,7 +926,6 @@ impl Iterator for Follow<'_> {
                 }
                 Step::Gap(d) => {
                     self.pos = d.to;
-                    self.after_end_record = false;
                     self.gaps.push(d);
                     continue;
                 }
@@ -941,7 +945,9 @@ impl Iterator for Follow<'_> {
                 self.live = live;
                 if !live && self.options.stop_at_end {
                     self.ended = true;
-                    self.stopped = Some(if self.after_end_record {
+                    // The header says whether the last writer closed the
+                    // log (a writer that reopened it and died did not).
+                    self.stopped = Some(if self.reader.closed_cleanly() {
                         FollowEnd::Closed
                     } else {
                         FollowEnd::WriterGone

@@ -333,7 +333,11 @@ fn the_first_sync_of_a_new_log_makes_its_name_durable() {
         "{e}"
     );
     fault::clear();
-    drop(log);
+    // The records are on the disk; only the name was not: the log is not
+    // poisoned, and the next sync tries the directory again.
+    log.append(&Entry::new(), b"two").unwrap();
+    log.sync().unwrap();
+    log.close().unwrap();
     let log = small()
         .background_allocation(false)
         .create(p.with_extension("2"))
@@ -656,4 +660,17 @@ fn a_follower_says_why_it_stopped_and_what_it_stepped_over() {
     assert_eq!(f.by_ref().count(), 1);
     assert_eq!(f.end(), Some(FollowEnd::Closed));
     assert!(f.gaps().is_empty());
+    // From the end of a closed log: nothing to read, still a clean close.
+    let mut f = reader.follow(FollowOptions::new().from_end(true));
+    assert!(f.next().is_none());
+    assert_eq!(f.end(), Some(FollowEnd::Closed));
+    drop(reader);
+    // Reopened by a writer that dies before appending: not a clean close,
+    // although the last record in the file is an end record.
+    let log = small().open(&q).unwrap();
+    drop(log);
+    let reader = LogReader::open(&q).unwrap();
+    let mut f = reader.follow(FollowOptions::new());
+    assert_eq!(f.by_ref().count(), 1);
+    assert_eq!(f.end(), Some(FollowEnd::WriterGone));
 }

@@ -586,6 +586,25 @@ impl Inner {
         Ok(())
     }
 
+    /// `fdatasync` (and, the first time for a new log, the directory's
+    /// `fsync`). A failed `fdatasync` poisons the log: the kernel may have
+    /// dropped pages it could not write. A failed directory `fsync` does
+    /// not (the records are on the disk; only the name is not yet): it is
+    /// reported, and the next sync tries again.
+    fn sync_data(&self) -> Result<()> {
+        self.map.sync_data().inspect_err(|e| {
+            if !matches!(
+                e,
+                Error::Io {
+                    op: "fsync(parent dir)",
+                    ..
+                }
+            ) {
+                let _ = self.failed.set(e.to_string());
+            }
+        })
+    }
+
     fn sync(&self) -> Result<u64> {
         self.check_failed()?;
         let mut st = self.sync.lock().unwrap_or_else(|e| e.into_inner());
@@ -606,10 +625,7 @@ impl Inner {
         // (Linux tracks them in the page cache) together with the file's
         // size after growth: one device flush, where `msync` of the
         // records, `msync` of the header and `fdatasync` would be three.
-        if let Err(e) = self.map.sync_data() {
-            let _ = self.failed.set(e.to_string());
-            return Err(e);
-        }
+        self.sync_data()?;
         st.prefix = prefix;
         if let Some(window) = self.resident_window {
             let page = crate::sys::page_size() as u64;
@@ -1058,10 +1074,7 @@ impl Log {
         // One flush for the end record, the header and the new size
         // together (`fdatasync` covers the size), even when the truncate
         // failed: the log is closed either way.
-        if let Err(e) = inner.map.sync_data() {
-            let _ = inner.failed.set(e.to_string());
-            return Err(e);
-        }
+        inner.sync_data()?;
         truncated?;
         Ok(end)
     }

@@ -397,7 +397,8 @@ impl MappedFile {
     /// `fdatasync` for an empty map, whose size is all there is). The
     /// first flush of a file this handle created also makes its name
     /// durable (`fsync` of the directory; [`OpenOptions::durable`] does it
-    /// at creation instead).
+    /// at creation instead; a directory this process may write but not
+    /// read cannot be opened for it, and is left to the filesystem).
     ///
     /// If it fails, the kernel may already have dropped the pages it could
     /// not write, so this handle is poisoned: this and every later flush

@@ -554,15 +554,39 @@ pub fn sync_parent_dir(path: &Path) -> io::Result<()> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let dir = retry_eintr(|| {
+    let dir = match retry_eintr(|| {
         rustix::fs::open(
             parent,
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
         )
-    })?;
+    }) {
+        Ok(d) => d,
+        // A directory this process may write but not read (a drop box,
+        // mode 0333) cannot be opened to be synced: there is nothing more
+        // a process can do, and the name is left to the filesystem (ext4
+        // and XFS commit it with the file's own fsync).
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EACCES) | Some(libc::EPERM)) => {
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
     fault::check(Op::Fsync)?;
     retry_eintr(|| rustix::fs::fsync(&dir))
+}
+
+/// Whether some handle holds the exclusive-writer lock on the regular file
+/// at `path` (a `w+` that is still creating it, say), found without taking
+/// any lock: a plain reader's lock would conflict, so this only tests.
+pub fn exclusive_lock_held(path: &Path) -> io::Result<bool> {
+    let fd = retry_eintr(|| {
+        rustix::fs::open(
+            path,
+            OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY,
+            Mode::empty(),
+        )
+    })?;
+    ofd_test(fd.as_fd(), READERS_BYTE, libc::F_RDLCK)
 }
 
 /// The size of a page of memory (`sysconf(_SC_PAGESIZE)`).
@@ -607,7 +631,13 @@ fn ofd_unlock_and_false(fd: BorrowedFd<'_>, byte: i64) -> io::Result<bool> {
 /// `fcntl(F_OFD_GETLK)`: would a write lock on `byte` conflict with a lock
 /// held through another open file description?
 fn ofd_conflicts(fd: BorrowedFd<'_>, byte: i64) -> io::Result<bool> {
-    let mut fl = flock_struct(libc::F_WRLCK, byte);
+    ofd_test(fd, byte, libc::F_WRLCK)
+}
+
+/// `fcntl(F_OFD_GETLK)` of a lock of type `ty` on `byte`: whether another
+/// open file description holds a conflicting one. Takes no lock.
+fn ofd_test(fd: BorrowedFd<'_>, byte: i64, ty: libc::c_int) -> io::Result<bool> {
+    let mut fl = flock_struct(ty, byte);
     // SAFETY: as in `ofd_lock`: `fl` lives on our stack for the call.
     let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_OFD_GETLK, &mut fl) };
     if r != 0 {

@@ -416,6 +416,11 @@ impl Mapping {
     /// reservation) accessible; returns the accessible length. For readers
     /// of a file that another process grows.
     pub fn refresh(&self) -> io::Result<usize> {
+        // Under the exclusive lock a failed grow of this handle sets the
+        // size back after a moment of being longer: a size read in that
+        // moment must not be published (see `grow_lock`).
+        let _one = (self.file.lock_kind() == Some(LockKind::Exclusive))
+            .then(|| self.grow_lock.lock().unwrap_or_else(|e| e.into_inner()));
         let size = self.file.size()?;
         let now = backed(size, self.file_offset, self.reserved);
         let prev = self.accessible.fetch_max(now, Ordering::AcqRel);

@@ -24,7 +24,7 @@ mod file;
 mod mapping;
 
 pub use file::{
-    Allocation, ExternalSync, File, LockRequest, OpenError, OpenHow, Wait, page_size,
-    sync_parent_dir,
+    Allocation, ExternalSync, File, LockRequest, OpenError, OpenHow, Wait, exclusive_lock_held,
+    page_size, sync_parent_dir,
 };
 pub use mapping::{Advice, AtomicInt, Mapping, Protection, ReadOnlyAtomics, View};
