@@ -15,6 +15,28 @@ use std::path::{Path, PathBuf};
 /// `Result` with mapio's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// What an [`Error::Format`] found not to match, so that a program can
+/// react (say, fall back to a `DynArray` on [`Mismatch::DType`]) without
+/// reading the message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Mismatch {
+    /// The file's element type is not the one asked for.
+    DType,
+    /// The shape does not fit the file's data, or is too large.
+    Shape,
+    /// The file is shorter than the map, header or shape needs, or an
+    /// offset lies past its end.
+    TooShort,
+    /// The data is not aligned for the element type.
+    Alignment,
+    /// Well formed, but not readable by this build: a newer format
+    /// version, a dtype mapio does not support.
+    Unsupported,
+    /// Anything else (say, logs of a set with different schemas).
+    Other,
+}
+
 /// What a lock was needed for, in [`Error::Locked`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LockKind {
@@ -115,7 +137,9 @@ pub enum Error {
     Format {
         /// The file concerned.
         path: PathBuf,
-        /// What does not match.
+        /// What does not match, for a program to react to.
+        kind: Mismatch,
+        /// What does not match, for a person.
         what: String,
     },
 
@@ -168,8 +192,13 @@ impl Error {
     }
 
     pub(crate) fn format(path: &Path, what: impl Into<String>) -> Error {
+        Error::mismatch(path, Mismatch::Other, what)
+    }
+
+    pub(crate) fn mismatch(path: &Path, kind: Mismatch, what: impl Into<String>) -> Error {
         Error::Format {
             path: path.to_path_buf(),
+            kind,
             what: what.into(),
         }
     }

@@ -23,7 +23,7 @@ mod sys;
 #[cfg(feature = "fault-injection")]
 pub use sys::fault;
 
-pub use error::{Error, LockKind, Result};
+pub use error::{Error, LockKind, Mismatch, Result};
 
 // The crates whose types appear in mapio's API, so that users name the
 // same versions mapio was built with.

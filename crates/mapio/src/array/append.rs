@@ -7,7 +7,7 @@ use ndarray::{ArrayViewD, IxDyn, ShapeBuilder};
 
 use super::npy::{self, Header};
 use super::{ArrayOptions, Element, Order, element_count, npy_error};
-use crate::error::{Error, Result};
+use crate::error::{Error, Mismatch, Result};
 use crate::map::{MappedFile, Mode};
 
 /// Default address space reserved for growth: 1 TiB (no memory, no disk).
@@ -113,8 +113,9 @@ impl<T: Element> AppendableArray<T> {
             .open(path)?;
         let header = npy::parse_header(file.as_slice()).map_err(|e| npy_error(path, e))?;
         if header.dtype != T::DTYPE {
-            return Err(Error::format(
+            return Err(Error::mismatch(
                 path,
+                Mismatch::DType,
                 format!(
                     "dtype mismatch: the file holds {} but {} was asked for",
                     header.dtype,
@@ -123,8 +124,9 @@ impl<T: Element> AppendableArray<T> {
             ));
         }
         if header.shape.is_empty() {
-            return Err(Error::format(
+            return Err(Error::mismatch(
                 path,
+                Mismatch::Shape,
                 "a 0-d array has no axis to append along",
             ));
         }

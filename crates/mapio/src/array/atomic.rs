@@ -9,7 +9,7 @@ use ndarray::{ArrayViewD, IxDyn, ShapeBuilder};
 
 use super::npy::{self, Header};
 use super::{ArrayOptions, DType, Order, data_bytes, npy_error};
-use crate::error::{Error, Result};
+use crate::error::{Error, Mismatch, Result};
 use crate::map::{Mode, SharedMap};
 use crate::sys::{AtomicInt, ReadOnlyAtomics};
 
@@ -143,8 +143,9 @@ impl<A: AtomicElement> AtomicArray<A> {
             }
         };
         if header.dtype != A::DTYPE {
-            return Err(Error::format(
+            return Err(Error::mismatch(
                 path,
+                Mismatch::DType,
                 format!(
                     "dtype mismatch: the file holds {} but an array of {} was asked for",
                     header.dtype,
@@ -153,8 +154,9 @@ impl<A: AtomicElement> AtomicArray<A> {
             ));
         }
         if header.data_offset % A::DTYPE.itemsize() != 0 {
-            return Err(Error::format(
+            return Err(Error::mismatch(
                 path,
+                Mismatch::Alignment,
                 format!(
                     "the data starts at offset {}, not a multiple of {} bytes: atomics cannot be \
                      aligned there (np.save and mapio align data to 64 bytes: rewrite the file with one of them)",
@@ -211,8 +213,13 @@ impl<A: AtomicElement> AtomicArray<A> {
     /// An `ndarray` view of the atomics (mode `r+`).
     pub fn view(&self) -> Result<ArrayViewD<'_, A>> {
         let dim = IxDyn(&self.shape).set_f(self.order.is_fortran());
-        ArrayViewD::from_shape(dim, self.as_slice()?)
-            .map_err(|e| Error::format(self.map.path(), format!("shape does not match: {e}")))
+        ArrayViewD::from_shape(dim, self.as_slice()?).map_err(|e| {
+            Error::mismatch(
+                self.map.path(),
+                Mismatch::Shape,
+                format!("shape does not match: {e}"),
+            )
+        })
     }
 
     /// Loads element `index` (in memory order); works in mode `r` too.

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use super::npy::{self, Header};
 use super::{ArrayOptions, DType, Order, Scalar, data_bytes, npy_error};
-use crate::error::{Error, Result};
+use crate::error::{Error, Mismatch, Result};
 use crate::map::{MappedFile, Mode};
 
 /// What kind of file holds an array.
@@ -171,8 +171,9 @@ impl DynArray {
                 // shape: measured on the open file, not by a second stat.
                 let avail = file.len() as u64;
                 if avail % item as u64 != 0 {
-                    return Err(Error::format(
+                    return Err(Error::mismatch(
                         path,
+                        Mismatch::Shape,
                         format!(
                             "the {avail} bytes after offset {} are not a whole number of {dtype} elements \
                              ({item} bytes each); give the shape",
@@ -195,7 +196,11 @@ impl DynArray {
         let path = file.path();
         let data_len = data_bytes(path, &shape, dtype.itemsize())?;
         if (file.len() as u64) < data_len {
-            return Err(Error::format(path, "file shorter than the shape needs"));
+            return Err(Error::mismatch(
+                path,
+                Mismatch::TooShort,
+                "file shorter than the shape needs",
+            ));
         }
         let file_size = file.file_len()?;
         let info = ArrayInfo {

@@ -47,7 +47,7 @@ pub use typed::Array;
 
 use std::path::Path;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Mismatch, Result};
 
 /// Memory order of an n-d array.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -90,7 +90,13 @@ pub(crate) fn element_count(path: &Path, shape: &[usize]) -> Result<usize> {
     shape
         .iter()
         .try_fold(1usize, |n, &d| n.checked_mul(d))
-        .ok_or_else(|| Error::format(path, format!("shape {shape:?} has too many elements")))
+        .ok_or_else(|| {
+            Error::mismatch(
+                path,
+                Mismatch::Shape,
+                format!("shape {shape:?} has too many elements"),
+            )
+        })
 }
 
 /// Bytes of data of `shape` with `itemsize`-byte elements.
@@ -99,7 +105,13 @@ pub(crate) fn data_bytes(path: &Path, shape: &[usize], itemsize: usize) -> Resul
     (n as u64)
         .checked_mul(itemsize as u64)
         .filter(|&b| b <= i64::MAX as u64)
-        .ok_or_else(|| Error::format(path, format!("shape {shape:?} is too large")))
+        .ok_or_else(|| {
+            Error::mismatch(
+                path,
+                Mismatch::Shape,
+                format!("shape {shape:?} is too large"),
+            )
+        })
 }
 
 /// Converts a `.npy` codec error into mapio's error for `path`.
@@ -114,6 +126,10 @@ pub(crate) fn npy_error(path: &Path, e: npy::NpyError) -> Error {
             };
             Error::corrupt(path, offset, format!("not a valid .npy file: {e}"))
         }
+        E::UnsupportedVersion { .. } | E::UnsupportedDType { .. } => {
+            Error::mismatch(path, Mismatch::Unsupported, e.to_string())
+        }
+        E::SizeOverflow => Error::mismatch(path, Mismatch::Shape, e.to_string()),
         other => Error::format(path, other.to_string()),
     }
 }

@@ -488,3 +488,39 @@ fn create_new_and_nofollow_leave_existing_files_alone() {
     ArrayOptions::new().create_npy::<f64>(&link, &[4]).unwrap();
     assert_ne!(std::fs::read(&p).unwrap(), b"keep");
 }
+
+/// A program can tell what did not match without reading the message.
+#[test]
+fn format_errors_say_what_did_not_match() {
+    use crate::Mismatch;
+    let kind = |r: Result<Array<f64>>| match r {
+        Err(Error::Format { kind, .. }) => kind,
+        Err(e) => panic!("not a Format error: {e}"),
+        Ok(_) => panic!("opened"),
+    };
+    let (d, p) = tmp("f32.npy");
+    Array::<f32>::create_npy(&p, &[4]).unwrap().close().unwrap();
+    assert_eq!(
+        kind(ArrayOptions::new().open_npy::<f64>(&p)),
+        Mismatch::DType
+    );
+    let raw = d.path().join("raw.bin");
+    std::fs::write(&raw, [0u8; 80]).unwrap();
+    let opts = ArrayOptions::new();
+    assert_eq!(
+        kind(opts.open_raw::<f64>(&raw, Some(&[100]))),
+        Mismatch::TooShort
+    );
+    assert_eq!(
+        kind(
+            ArrayOptions::new()
+                .offset(3)
+                .open_raw::<f64>(&raw, Some(&[2]))
+        ),
+        Mismatch::Alignment
+    );
+    assert_eq!(
+        kind(ArrayOptions::new().offset(4).open_raw::<f64>(&raw, None)),
+        Mismatch::Shape
+    );
+}

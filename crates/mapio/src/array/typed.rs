@@ -6,7 +6,7 @@ use std::path::Path;
 use ndarray::{ArrayViewD, ArrayViewMutD, IxDyn, ShapeBuilder};
 
 use super::{ArrayInfo, ArrayOptions, DynArray, Element, Order};
-use crate::error::{Error, Result};
+use crate::error::{Error, Mismatch, Result};
 use crate::map::{MappedFile, Mode};
 
 /// A typed n-dimensional array stored in a file and mapped into memory:
@@ -71,7 +71,7 @@ impl<T: Element> Array<T> {
                     want.name()
                 )
             };
-            return Err(Error::format(path, what));
+            return Err(Error::mismatch(path, Mismatch::DType, what));
         }
         let align = std::mem::align_of::<T>();
         let addr = inner.data().as_ptr() as usize;
@@ -90,7 +90,7 @@ impl<T: Element> Array<T> {
                     want.name()
                 ),
             };
-            return Err(Error::format(path, what));
+            return Err(Error::mismatch(path, Mismatch::Alignment, what));
         }
         Ok(Array {
             inner,
@@ -157,8 +157,13 @@ impl<T: Element> Array<T> {
         let dim = self.dim();
         let path = self.path().to_path_buf();
         let slice = self.as_slice_mut()?;
-        ArrayViewMutD::from_shape(dim, slice)
-            .map_err(|e| Error::format(&path, format!("shape does not match the data: {e}")))
+        ArrayViewMutD::from_shape(dim, slice).map_err(|e| {
+            Error::mismatch(
+                &path,
+                Mismatch::Shape,
+                format!("shape does not match the data: {e}"),
+            )
+        })
     }
 
     /// The untyped array.

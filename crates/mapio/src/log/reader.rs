@@ -464,7 +464,9 @@ impl LogReader {
             page
         };
         let header = Header::decode(&page).map_err(|e| match e {
-            format::HeaderError::UnknownVersion(_) => Error::format(path, e.to_string()),
+            format::HeaderError::UnknownVersion(_) => {
+                Error::mismatch(path, crate::Mismatch::Unsupported, e.to_string())
+            }
             _ => Error::corrupt(path, 0, e.to_string()),
         })?;
         Ok(LogReader {

@@ -398,6 +398,27 @@ fn foreign_truncated_and_newer_files_are_refused() {
     std::fs::write(&p, &bytes).unwrap();
     let e = LogReader::open(&p).unwrap_err();
     assert!(e.to_string().contains("newer"), "{e}");
+    assert!(
+        matches!(
+            e,
+            crate::Error::Format {
+                kind: crate::Mismatch::Unsupported,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    let e = Log::open(&p).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            crate::Error::Format {
+                kind: crate::Mismatch::Unsupported,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     std::fs::write(&p, &bytes[..1000]).unwrap();
     assert!(LogReader::open(&p).is_err());
 }

@@ -785,7 +785,9 @@ impl Log {
             .open_shared_exclusive(path)?;
         let words = map.atomics::<AtomicU64>()?;
         let header = Header::decode(&read_page(words)).map_err(|e| match e {
-            format::HeaderError::UnknownVersion(_) => Error::format(path, e.to_string()),
+            format::HeaderError::UnknownVersion(_) => {
+                Error::mismatch(path, crate::Mismatch::Unsupported, e.to_string())
+            }
             _ => Error::corrupt(path, 0, e.to_string()),
         })?;
         let keys = Keys::new(opts.dense_keys);

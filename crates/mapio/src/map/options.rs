@@ -311,8 +311,9 @@ impl OpenOptions {
             Some(len) => len,
             None if mode == Mode::Create => 0,
             None => size.checked_sub(self.offset).ok_or_else(|| {
-                Error::format(
+                Error::mismatch(
                     path,
+                    crate::Mismatch::TooShort,
                     format!(
                         "offset {} is past the end of the file ({size} bytes)",
                         self.offset
@@ -348,8 +349,9 @@ impl OpenOptions {
                 }
             })?;
         } else if end > size {
-            return Err(Error::format(
+            return Err(Error::mismatch(
                 path,
+                crate::Mismatch::TooShort,
                 format!(
                     "file is {size} bytes but the map needs {end} (offset {} + length {len}); \
                      the file may be truncated",

@@ -82,8 +82,9 @@ impl SharedMap {
     fn check_align<A>(&self) -> Result<()> {
         let size = std::mem::size_of::<A>();
         if self.core.delta % size != 0 {
-            return Err(Error::format(
+            return Err(Error::mismatch(
                 &self.core.path,
+                crate::Mismatch::Alignment,
                 format!(
                     "offset {} is not a multiple of {size}, the size of the atomic type",
                     self.offset()
