@@ -42,23 +42,9 @@ fn p(path: &Path) -> &str {
     path.to_str().unwrap()
 }
 
-/// Python with NumPy, or `None` (then the NumPy part is skipped, loudly,
-/// unless MAPIO_REQUIRE_NUMPY=1 makes it a failure).
+/// Python with NumPy, or `None` (the NumPy part is then skipped).
 fn python() -> Option<String> {
-    let py = std::env::var("MAPIO_PYTHON").unwrap_or_else(|_| "python3".into());
-    let ok = Command::new(&py)
-        .args(["-c", "import numpy"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if ok {
-        return Some(py);
-    }
-    assert!(
-        std::env::var("MAPIO_REQUIRE_NUMPY").as_deref() != Ok("1"),
-        "NumPy is required (MAPIO_REQUIRE_NUMPY=1) but `{py} -c 'import numpy'` fails"
-    );
-    eprintln!("SKIPPED: NumPy not installed; the NumPy part of this test did not run");
-    None
+    common::python("the NumPy part of this test")
 }
 
 #[test]

@@ -11,6 +11,8 @@
 //! it the test is skipped, loudly, unless `MAPIO_REQUIRE_NUMPY=1` makes it
 //! a failure (as `scripts/test` does).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -21,23 +23,9 @@ const MAPIO: &str = env!("CARGO_BIN_EXE_mapio");
 const PARTICLES: &str = "500";
 const STEPS: u32 = 8;
 
-/// Python with NumPy, or `None` (then the test is skipped, loudly, unless
-/// MAPIO_REQUIRE_NUMPY=1 makes it a failure).
+/// Python with NumPy, or `None` (the test is then skipped).
 fn python() -> Option<String> {
-    let py = std::env::var("MAPIO_PYTHON").unwrap_or_else(|_| "python3".into());
-    let ok = Command::new(&py)
-        .args(["-c", "import numpy"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if ok {
-        return Some(py);
-    }
-    assert!(
-        std::env::var("MAPIO_REQUIRE_NUMPY").as_deref() != Ok("1"),
-        "NumPy is required (MAPIO_REQUIRE_NUMPY=1) but `{py} -c 'import numpy'` fails"
-    );
-    eprintln!("SKIPPED: NumPy not installed; the FORMAT.md reader (tests/spec) did not run");
-    None
+    common::python("the FORMAT.md reader (tests/spec)")
 }
 
 fn script(name: &str) -> PathBuf {

@@ -131,22 +131,13 @@ pub fn run(args: Args) -> Outcome {
             return Err(io_error(&args.path, "rename", e));
         }
         // The rename itself durable, as the file it names already is.
-        sync_parent_dir(&args.path).map_err(|e| io_error(&args.path, "fsync(parent dir)", e))?;
+        mapio::map::sync_parent_dir(&args.path)
+            .map_err(|e| io_error(&args.path, "fsync(parent dir)", e))?;
     }
     let mut out = Out::new();
     print_array(&mut out, &info, args.json)?;
     out.flush()?;
     Ok(Exit::Ok)
-}
-
-/// `fsync` of the directory holding `path`, so that a rename into it
-/// survives a crash.
-fn sync_parent_dir(path: &Path) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    std::fs::File::open(dir)?.sync_all()
 }
 
 /// Creates the file at `path` (always a new file, created exclusively and

@@ -1163,10 +1163,14 @@ def cmd_dump(a):
     return 0
 
 
-def cmd_history(a):
+def open_log_and_index(a):
     P = Problems()
     log = Log(a.log, P)
-    idx = Index(a.index, log, P) if a.index else None
+    return log, (Index(a.index, log, P) if a.index else None)
+
+
+def cmd_history(a):
+    log, idx = open_log_and_index(a)
     rs = history_index(log, idx, a.key) if idx else history_scan(log, a.key)
     for r in rs:
         print(json.dumps(r.to_json(log.header, log.mm)))
@@ -1174,9 +1178,7 @@ def cmd_history(a):
 
 
 def cmd_at(a):
-    P = Problems()
-    log = Log(a.log, P)
-    idx = Index(a.index, log, P) if a.index else None
+    log, idx = open_log_and_index(a)
     st = state_index(log, idx, a.time) if idx else state_scan(log, a.time)
     for k in sorted(st):
         if present(st[k]):

@@ -768,7 +768,6 @@ impl LogReader {
             buf: Vec::new(),
             live: self.writer_active(),
             last_check: Instant::now(),
-            ended: false,
             budget: core::resync_budget(self.map.len() as u64),
             stopped: None,
             gaps: Vec::new(),
@@ -838,7 +837,6 @@ pub struct Follow<'a> {
     buf: Vec<u8>,
     live: bool,
     last_check: Instant,
-    ended: bool,
     budget: u64,
     stopped: Option<FollowEnd>,
     gaps: Vec<Damage>,
@@ -866,7 +864,7 @@ impl std::fmt::Debug for Follow<'_> {
             .field("position", &self.pos)
             .field("options", &self.options)
             .field("live", &self.live)
-            .field("ended", &self.ended)
+            .field("end", &self.stopped)
             .finish_non_exhaustive()
     }
 }
@@ -893,7 +891,12 @@ impl Iterator for Follow<'_> {
     type Item = Record;
 
     fn next(&mut self) -> Option<Record> {
-        if self.ended {
+        // The writer is gone: nothing more can come (an idle timeout, by
+        // contrast, goes on waiting).
+        if matches!(
+            self.stopped,
+            Some(FollowEnd::Closed | FollowEnd::WriterGone)
+        ) {
             return None;
         }
         let mut waited = Instant::now();
@@ -946,7 +949,6 @@ impl Iterator for Follow<'_> {
                 }
                 self.live = live;
                 if !live && self.options.stop_at_end {
-                    self.ended = true;
                     // The header says whether the last writer closed the
                     // log (a writer that reopened it and died did not).
                     self.stopped = Some(if self.reader.closed_cleanly() {

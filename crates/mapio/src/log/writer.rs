@@ -593,13 +593,7 @@ impl Inner {
     /// reported, and the next sync tries again.
     fn sync_data(&self) -> Result<()> {
         self.map.sync_data().inspect_err(|e| {
-            if !matches!(
-                e,
-                Error::Io {
-                    op: "fsync(parent dir)",
-                    ..
-                }
-            ) {
+            if !matches!(e, Error::Io { op, .. } if *op == crate::map::DIR_FSYNC) {
                 let _ = self.failed.set(e.to_string());
             }
         })

@@ -46,7 +46,13 @@ mod shared;
 pub use options::OpenOptions;
 pub use shared::SharedMap;
 
-pub use crate::sys::{Advice, Allocation, AtomicInt, ExternalSync, ReadOnlyAtomics, page_size};
+pub use crate::sys::{
+    Advice, Allocation, AtomicInt, ExternalSync, ReadOnlyAtomics, page_size, sync_parent_dir,
+};
+
+/// The `op` of the [`Error::Io`] a failed `fsync` of a new file's
+/// directory gives: the data is durable, only the name may not be.
+pub(crate) const DIR_FSYNC: &str = "fsync(parent dir)";
 
 use std::fmt;
 use std::ops::Deref;
@@ -226,7 +232,7 @@ impl Core {
     fn sync_dir_once(&self) -> Result<()> {
         use std::sync::atomic::Ordering;
         if self.dir_pending.load(Ordering::Acquire) {
-            sys::sync_parent_dir(&self.path).map_err(|e| self.io("fsync(parent dir)", e))?;
+            sys::sync_parent_dir(&self.path).map_err(|e| self.io(DIR_FSYNC, e))?;
             self.dir_pending.store(false, Ordering::Release);
         }
         Ok(())

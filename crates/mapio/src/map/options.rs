@@ -361,7 +361,7 @@ impl OpenOptions {
         }
         if mode == Mode::Create && self.durable {
             file.sync_all().map_err(|e| Error::io(path, "fsync", e))?;
-            sys::sync_parent_dir(path).map_err(|e| Error::io(path, "fsync(parent dir)", e))?;
+            sys::sync_parent_dir(path).map_err(|e| Error::io(path, super::DIR_FSYNC, e))?;
         }
         if mode == Mode::Create && kind == LockKind::Atomic && self.external.is_none() {
             file.downgrade_to_atomic()

@@ -547,8 +547,10 @@ impl File {
     }
 }
 
-/// `fsync(2)` of the directory holding `path`, so that a newly created
-/// entry survives a crash.
+/// `fsync(2)` of the directory holding `path`, so that a newly created (or
+/// renamed) entry survives a crash. A directory this process may write
+/// but not read cannot be opened for it: that is `Ok`, the name left to
+/// the filesystem.
 pub fn sync_parent_dir(path: &Path) -> io::Result<()> {
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
