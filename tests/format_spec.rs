@@ -154,6 +154,34 @@ fn demo_logs_crashes_and_indexes_follow_format_md() {
     c.finish();
 }
 
+/// Key 7 of `craft.py features` has a 3-byte payload under a 24-byte
+/// schema (writers refuse that; a foreign file may hold it): `cat` shows
+/// its bytes besides the fields it cannot decode, in JSON and in text.
+fn short_payload_is_shown(dir: &Path) {
+    let out = |args: &[&str]| {
+        let o = Command::new(MAPIO)
+            .current_dir(dir)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{args:?}: {o:?}");
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let json = out(&["cat", "--json", "--key", "7", "f.log"]);
+    let rec: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    assert_eq!(rec["payload_len"], 3, "{rec}");
+    assert_eq!(rec["payload_hex"], "010203", "{rec}");
+    let fields = rec["fields"].as_object().unwrap();
+    assert!(fields.values().all(|v| v.is_null()), "{rec}");
+    let text = out(&["cat", "--key", "7", "f.log"]);
+    assert!(text.contains("payload[3]=010203"), "{text}");
+    assert!(text.contains("a=<missing>"), "{text}");
+    // An empty payload (key 6, a marker record) has nothing to show.
+    let json = out(&["cat", "--json", "--key", "6", "f.log"]);
+    let rec: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    assert!(rec.get("payload_hex").is_none(), "{rec}");
+}
+
 /// Logs written by hand: every record feature (with and without an index)
 /// and more distinct times than an index keeps checkpoints.
 #[test]
@@ -162,6 +190,7 @@ fn crafted_logs_follow_format_md() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     craft(&py, dir, &["features", "f.log"]);
+    short_payload_is_shown(dir);
     std::fs::copy(dir.join("f.log"), dir.join("fi.log")).unwrap();
     mapio(dir, &["index", "fi.log"]);
     craft(&py, dir, &["many", "m.log"]);

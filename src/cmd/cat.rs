@@ -18,7 +18,7 @@ use super::{Exit, Outcome, usage};
 /// prints it; with --json one JSON array (complex as [re, im], nan and inf
 /// as strings). Logs: one record per line; with --json one JSON object per
 /// line (offset, len, key, prev, time, flags, payload_len, and fields or
-/// payload_hex).
+/// payload_hex; both for a payload shorter than the schema's).
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// A .npy file, a log, or a raw array (with --dtype)

@@ -44,7 +44,8 @@ fn hex(bytes: &[u8]) -> String {
 
 /// A record as a JSON object: `offset`, `len`, `key`, `prev`, `time`,
 /// `flags`, `payload_len`, and `fields` (schema) or `payload_hex` (first
-/// 64 bytes, no schema).
+/// 64 bytes, no schema); both for a payload the schema cannot decode
+/// whole (see [`undecodable`]).
 pub fn record_json(rec: &Record, schema: &Schema) -> Value {
     let mut m = Map::new();
     m.insert("offset".into(), rec.offset.into());
@@ -54,10 +55,11 @@ pub fn record_json(rec: &Record, schema: &Schema) -> Value {
     m.insert("time".into(), rec.time.map_or(Value::Null, float_json));
     m.insert("flags".into(), Value::Array(flag_names(rec.flags)));
     m.insert("payload_len".into(), rec.payload.len().into());
-    if schema.is_empty() {
+    if schema.is_empty() || undecodable(rec, schema) {
         let n = rec.payload.len().min(HEX_BYTES);
         m.insert("payload_hex".into(), hex(&rec.payload[..n]).into());
-    } else {
+    }
+    if !schema.is_empty() {
         let mut fields = Map::new();
         for f in schema.fields() {
             let v = match rec.field(f) {
@@ -70,6 +72,15 @@ pub fn record_json(rec: &Record, schema: &Schema) -> Value {
         m.insert("fields".into(), Value::Object(fields));
     }
     Value::Object(m)
+}
+
+/// A record with a schema whose payload holds some bytes but is shorter
+/// than the schema's (a foreign file: mapio's writers refuse it): the
+/// fields it does not hold print as missing, and its bytes are shown too,
+/// so that nothing the record holds is hidden. (An empty payload is a
+/// marker record, e.g. a delete: nothing to show.)
+fn undecodable(rec: &Record, schema: &Schema) -> bool {
+    !rec.payload.is_empty() && rec.payload.len() < schema.payload_len()
 }
 
 /// A record as one line of text:
@@ -95,7 +106,7 @@ pub fn record_text(rec: &Record, schema: &Schema) -> String {
             .collect();
         let _ = write!(s, " flags={}", names.join(","));
     }
-    if schema.is_empty() {
+    if schema.is_empty() || undecodable(rec, schema) {
         let n = rec.payload.len().min(HEX_BYTES);
         let more = if rec.payload.len() > n { "..." } else { "" };
         let _ = write!(
@@ -104,7 +115,8 @@ pub fn record_text(rec: &Record, schema: &Schema) -> String {
             rec.payload.len(),
             hex(&rec.payload[..n])
         );
-    } else {
+    }
+    if !schema.is_empty() {
         for f in schema.fields() {
             match rec.field(f) {
                 None => {

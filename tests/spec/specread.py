@@ -325,8 +325,9 @@ class Record:
         flds = decode_fields(header, u8, self)
         if flds is not None:
             d["fields"] = flds
-        else:
-            # as `mapio cat --json` prints it: the first 64 bytes (no schema)
+        if flds is None or 0 < self.payload_len < header["payload_len"]:
+            # as `mapio cat --json` prints it: the first 64 bytes (no
+            # schema, or a payload too short for it: its bytes are shown)
             n = min(self.payload_len, 64)
             d["payload_hex"] = bytes(u8[self.payload_off:self.payload_off + n]).hex()
         if file is not None:
@@ -948,6 +949,10 @@ def compare_rec(P, where, mine, tool):
             if not same_val(fm[name], ft[name]):
                 P.err(where, f"offset {mine['offset']}: field {name}: spec reader {fm[name]}, tool {ft[name]}")
                 return False
+        if mine.get("payload_hex") != tool.get("payload_hex"):
+            P.err(where, f"offset {mine['offset']}: payload_hex: spec reader {mine.get('payload_hex')!r}, "
+                         f"tool {tool.get('payload_hex')!r}")
+            return False
     elif isinstance(tool.get("fields"), dict) and all(v is None for v in tool["fields"].values()):
         P.err(where, f"offset {mine['offset']}: payload_len {mine['payload_len']} != schema's: the tool prints "
                      f"every field as null and no payload_hex (spec reader: payload_hex {mine.get('payload_hex')!r})")
