@@ -163,7 +163,19 @@ impl<T: Element> AppendableArray<T> {
         // than at the first flush, after rows were accepted.
         let row_bytes = (row_len as u64).saturating_mul(T::DTYPE.itemsize() as u64);
         let most = match row_bytes {
-            0 => usize::MAX,
+            // Rows of no elements take no space, but NumPy still bounds the
+            // shape: the non-zero dimensions times the item size must stay
+            // within `MAX_DATA_LEN` (a `usize::MAX` rows would not).
+            0 => {
+                let per_row = row_shape
+                    .iter()
+                    .filter(|&&d| d != 0)
+                    .try_fold(T::DTYPE.itemsize() as u64, |b, &d| b.checked_mul(d as u64))
+                    .unwrap_or(u64::MAX);
+                usize::try_from(npy::MAX_DATA_LEN / per_row)
+                    .unwrap_or(usize::MAX)
+                    .max(rows)
+            }
             b => usize::try_from(file.capacity().saturating_sub(header.data_offset as u64) / b)
                 .unwrap_or(usize::MAX)
                 .max(rows),

@@ -313,6 +313,36 @@ fn appendable_open_refuses_a_header_without_room_to_grow() {
     assert_eq!(DynArray::open_npy(&q).unwrap().info().shape, [10, 1999]);
 }
 
+/// Rows of no elements (a zero in the row shape, as in NumPy's
+/// `np.zeros((3, 0))`) reopen for appending, in both orders: a file mapio
+/// wrote itself, or NumPy did, is not "too large to exist".
+#[test]
+fn appendable_reopens_rows_of_no_elements() {
+    let (_d, p) = tmp("empty_rows.npy");
+    let mut a = AppendableArray::<f64>::create(&p, &[0]).unwrap();
+    a.push(&[]).unwrap();
+    a.push(&[]).unwrap();
+    a.close().unwrap();
+    let mut a = AppendableArray::<f64>::open(&p).unwrap();
+    assert_eq!(a.shape(), vec![2, 0]);
+    a.push(&[]).unwrap();
+    a.close().unwrap();
+    assert_eq!(DynArray::open_npy(&p).unwrap().shape(), &[3, 0]);
+
+    let q = p.with_file_name("empty_rows_f.npy");
+    let mut a = ArrayOptions::new()
+        .order(Order::Fortran)
+        .create_appendable::<i32>(&q, &[4, 0])
+        .unwrap();
+    a.push(&[]).unwrap();
+    a.close().unwrap();
+    let mut a = AppendableArray::<i32>::open(&q).unwrap();
+    assert_eq!(a.shape(), vec![4, 0, 1]);
+    a.push(&[]).unwrap();
+    a.close().unwrap();
+    assert_eq!(DynArray::open_npy(&q).unwrap().shape(), &[4, 0, 2]);
+}
+
 #[test]
 fn appendable_fortran_grows_last_axis() {
     let (_d, p) = tmp("f.npy");
