@@ -118,10 +118,19 @@ pub(crate) fn data_bytes(path: &Path, shape: &[usize], itemsize: usize) -> Resul
 pub(crate) fn npy_error(path: &Path, e: npy::NpyError) -> Error {
     use npy::NpyError as E;
     match e {
-        E::BadMagic | E::Truncated { .. } | E::BadHeader { .. } | E::HeaderTooLong { .. } => {
+        // The preamble was looked for in the whole file: there is no more
+        // of it to read.
+        E::Truncated { needed, have } => Error::corrupt(
+            path,
+            have as u64,
+            format!(
+                "not a valid .npy file: truncated: its .npy preamble needs at least {needed} \
+                 bytes but the file has only {have}"
+            ),
+        ),
+        E::BadMagic | E::BadHeader { .. } | E::HeaderTooLong { .. } => {
             let offset = match &e {
                 E::BadHeader { offset, .. } => *offset as u64,
-                E::Truncated { have, .. } => *have as u64,
                 _ => 0,
             };
             Error::corrupt(path, offset, format!("not a valid .npy file: {e}"))

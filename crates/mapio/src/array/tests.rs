@@ -155,6 +155,15 @@ fn truncated_and_damaged_npy() {
     std::fs::write(&p, &full[..20]).unwrap();
     let e = Array::<f64>::open_npy(&p, Mode::ReadOnly).unwrap_err();
     assert!(matches!(e, crate::Error::Corrupt { .. }), "{e}");
+    // The whole file was read: the message says it is truncated, and does
+    // not ask the caller to "read more of the file".
+    let msg = e.to_string();
+    assert!(msg.contains("truncated"), "{msg}");
+    assert!(
+        msg.contains("128 bytes") && msg.contains("only 20"),
+        "{msg}"
+    );
+    assert!(!msg.contains("read more"), "{msg}");
     // Wrong magic.
     let mut bad = full.clone();
     bad[1] = b'X';
