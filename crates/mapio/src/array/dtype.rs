@@ -333,9 +333,9 @@ impl DType {
     ///   names `"double"`, `"single"`, `"float"`, `"complex"`, `"byte"`,
     ///   `"ubyte"`, `"short"`, `"ushort"`, `"intc"`, `"uintc"`, `"longlong"`,
     ///   `"ulonglong"`, `"csingle"`, `"cdouble"`, `"bool_"`, plus the
-    ///   platform-dependent `"int"`, `"uint"`, `"intp"`, `"uintp"`, `"long"`,
-    ///   `"ulong"` (sized as NumPy 2 sizes them on this platform). Names take
-    ///   no byte-order prefix, as in NumPy;
+    ///   platform-dependent `"int"`, `"int_"`, `"uint"`, `"intp"`, `"uintp"`,
+    ///   `"long"`, `"ulong"` (sized as NumPy 2 sizes them on this platform).
+    ///   Names take no byte-order prefix, as in NumPy;
     /// * one-character type codes, optionally with a byte order: `"?"`,
     ///   `"b"`, `"B"`, `"h"`, `"H"`, `"i"`, `"I"`, `"l"`, `"L"`, `"q"`,
     ///   `"Q"`, `"p"`, `"P"`, `"n"`, `"N"`, `"f"`, `"d"`, `"F"`, `"D"`.
@@ -640,7 +640,7 @@ fn parse_name(s: &str) -> Option<Result<DType, DTypeError>> {
         "float64" | "double" | "float" => DType::F64,
         "complex64" | "csingle" => DType::C64,
         "complex128" | "cdouble" | "complex" => DType::C128,
-        "int" | "intp" => DType::native(Kind::Int, size_of::<usize>()),
+        "int" | "int_" | "intp" => DType::native(Kind::Int, size_of::<usize>()),
         "uint" | "uintp" => DType::native(Kind::UInt, size_of::<usize>()),
         "long" => DType::native(Kind::Int, C_LONG_BYTES),
         "ulong" => DType::native(Kind::UInt, C_LONG_BYTES),
@@ -1246,7 +1246,8 @@ mod tests {
     #[test]
     fn platform_dependent_names_follow_the_platform() {
         let ptr = size_of::<usize>();
-        for name in ["int", "intp", "p", "n"] {
+        // `int_` is NumPy 2's default integer (`np.int_`, `intp`).
+        for name in ["int", "int_", "intp", "p", "n"] {
             let d = DType::parse(name).unwrap();
             assert_eq!((d.kind(), d.itemsize()), (Kind::Int, ptr), "{name}");
         }
