@@ -855,6 +855,51 @@ fn payloads_hold_every_field_or_none_and_export_says_which() {
     assert_eq!((s.rows, s.rows_without_values), (1, 0));
 }
 
+/// A particle deleted after `t` (a DELETE with an empty payload, as the
+/// docs suggest) has nothing to interpolate towards: its entry keeps its
+/// record's values, so it must not say "interpolated", and the export's
+/// `time.npy` must hold the record's time, not the time asked for (it
+/// said 0.5 next to the values of time 0).
+#[test]
+fn linear_state_before_an_empty_delete_is_not_interpolated() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("del.log");
+    let log = LogOptions::new().schema(schema()).create(&p).unwrap();
+    for k in [1u64, 2] {
+        log.append(&Entry::new().key(k).time(0.0), &payload(1.0, 2.0, k as u32))
+            .unwrap();
+    }
+    log.append(&Entry::new().key(1).time(1.0).flags(Flags::DELETE), &[])
+        .unwrap();
+    log.append(&Entry::new().key(2).time(1.0), &payload(3.0, 4.0, 2))
+        .unwrap();
+    log.close().unwrap();
+    for no_index in [true, false] {
+        let mut set = LogSet::open(&p, &SetOptions::new().no_index(no_index)).unwrap();
+        if !no_index {
+            set.build_indexes(None).unwrap();
+        }
+        let state = set.state_at(0.5, Interpolation::Linear).unwrap();
+        let got: Vec<(u64, bool, Vec<u8>)> = state
+            .iter()
+            .map(|(e, p)| (e.key, e.interpolated, p.to_vec()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (1, false, payload(1.0, 2.0, 1)),
+                (2, true, payload(2.0, 3.0, 2)),
+            ]
+        );
+        let out = dir.path().join(format!("at_{no_index}"));
+        set.export(&out, Some(0.5), None, Interpolation::Linear)
+            .unwrap();
+        let time = DynArray::open_npy(out.join("time.npy")).unwrap();
+        let times: Vec<Scalar> = (0..2).map(|i| time.get(i).unwrap()).collect();
+        assert_eq!(times, [Scalar::Float(0.0), Scalar::Float(0.5)]);
+    }
+}
+
 /// An index built on a crashed log whose last reservation was half written
 /// (bytes in place, never committed) covers only up to its last good
 /// record: the reopened writer appends where that torn record was, and the

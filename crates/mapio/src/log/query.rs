@@ -1379,12 +1379,15 @@ fn rank(time: Option<f64>, flags: Flags, offset: u64) -> Rank {
 /// Interpolates the float fields of payload `a` (time `ta`) linearly to
 /// time `t` towards payload `b` (time `tb`), in place; whether it did
 /// (only between two finite, increasing times: an infinite one would make
-/// every weight NaN).
+/// every weight NaN; and only if both payloads hold a float field: a
+/// DELETE with an empty payload after `a` leaves `a` as it is, and so
+/// does a schema without float fields).
 fn interpolate(schema: &Schema, a: &mut [u8], b: &[u8], ta: f64, tb: f64, t: f64) -> bool {
     if !(ta.is_finite() && tb.is_finite() && tb > ta) {
         return false;
     }
     let w = (t - ta) / (tb - ta);
+    let mut done = false;
     for f in schema.fields() {
         if f.dtype.kind() != crate::array::Kind::Float {
             continue;
@@ -1401,9 +1404,10 @@ fn interpolate(schema: &Schema, a: &mut [u8], b: &[u8], ta: f64, tb: f64, t: f64
             };
             f.dtype
                 .encode(&Scalar::Float(va + (vb - va) * w), &mut a[at..at + item]);
+            done = true;
         }
     }
-    true
+    done
 }
 
 /// The bytes of one element that stands for "no value": NaN for floats
