@@ -26,6 +26,11 @@ impl Memory for ReadOnlyAtomics<'_, AtomicU64> {
     }
 }
 
+/// How long [`LogReader::open`] gives a just-created, still empty log's
+/// creator to take its lock (the moment between its `open(O_CREAT)` and
+/// its `flock`) before calling the file corrupt.
+const CREATING_GRACE: Duration = Duration::from_millis(100);
+
 /// What to do with damage found when reopening a log for writing.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Recovery {
@@ -413,8 +418,44 @@ impl std::fmt::Debug for LogReader {
 
 impl LogReader {
     /// Opens a log for reading.
+    ///
+    /// A log being created right now (its file exists, its header is not
+    /// written yet) is [`Error::Locked`]: try again.
     pub fn open(path: impl AsRef<Path>) -> Result<LogReader> {
         let path = path.as_ref();
+        // A file created a moment ago, still empty and unlocked, may be a
+        // log whose creator is between `open(O_CREAT)` and its lock: wait
+        // for either a little while before calling it corrupt.
+        let deadline = Instant::now() + CREATING_GRACE;
+        loop {
+            match Self::open_once(path) {
+                Err(Error::Corrupt { .. })
+                    if Instant::now() < deadline && Self::just_created_and_empty(path) =>
+                {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                r => return r,
+            }
+        }
+    }
+
+    /// Whether `path` is shorter than a header, holds only zeros, and was
+    /// modified within [`CREATING_GRACE`]: a log a creator may be setting up.
+    fn just_created_and_empty(path: &Path) -> bool {
+        let Ok(m) = std::fs::metadata(path) else {
+            return false;
+        };
+        let young = m
+            .modified()
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age < CREATING_GRACE);
+        young
+            && m.len() < HEADER_LEN
+            && std::fs::read(path).is_ok_and(|b| b.iter().all(|&x| x == 0))
+    }
+
+    fn open_once(path: &Path) -> Result<LogReader> {
         let size = std::fs::metadata(path)
             .map_err(|e| Error::io(path, "stat", e))?
             .len();

@@ -645,6 +645,31 @@ fn opening_a_log_while_it_is_created_says_locked_not_corrupt() {
 }
 
 #[test]
+fn opening_a_log_just_created_but_not_yet_locked_says_locked_not_corrupt() {
+    // A follower that opens a log as soon as its file appears can come
+    // between the creator's `open(O_CREAT)` and its lock: the file is
+    // empty and nobody holds a lock yet. It must hear "locked" (retry),
+    // not "corrupt: the file is empty" (6 times in 300 in a race test).
+    let (_d, p) = tmp();
+    std::fs::File::create(&p).unwrap();
+    let creator = {
+        let p = p.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            let m = crate::map::MappedFile::options()
+                .mode(crate::map::Mode::ReadWrite)
+                .open_shared_exclusive(&p)
+                .unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            drop(m);
+        })
+    };
+    let e = LogReader::open(&p).unwrap_err();
+    assert!(matches!(e, crate::Error::Locked { .. }), "{e}");
+    creator.join().unwrap();
+}
+
+#[test]
 fn a_follower_says_why_it_stopped_and_what_it_stepped_over() {
     use crate::log::FollowEnd;
     use std::time::Duration;
