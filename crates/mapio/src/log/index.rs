@@ -620,11 +620,13 @@ impl Index {
         }
     }
 
-    /// Calls `f(key, before, from)` for every key, in key order: the
-    /// offset of the key's last record below `below` and of its first
-    /// record at or after `from` (`None` where there is none). Two binary
-    /// searches in each list, in place: a query at a time touches a few
-    /// bytes per key.
+    /// Calls `f(key, before, from, then)` for every key, in key order: the
+    /// offset of the key's last record below `below`, of its first record
+    /// at or after `from`, and of the record after that one (`None` where
+    /// there is none: a query that interpolates checks it for a record
+    /// at the same time, e.g. a step written again after a restart). Two
+    /// binary searches in each list, in place: a query at a time touches a
+    /// few bytes per key.
     /// Only the keys at positions `keys` (in [`keys`](Self::keys)) are
     /// visited: threads of a query each take a run.
     pub fn around(
@@ -632,7 +634,7 @@ impl Index {
         keys: std::ops::Range<usize>,
         below: u64,
         from: u64,
-        mut f: impl FnMut(u64, Option<u64>, Option<u64>),
+        mut f: impl FnMut(u64, Option<u64>, Option<u64>, Option<u64>),
     ) {
         let n = self.layout.n_keys;
         let keys = keys.start.min(n)..keys.end.clamp(keys.start.min(n), n);
@@ -926,7 +928,7 @@ fn around_in<T: Copy + Into<u64>>(
     entries: &[T],
     below: u64,
     from: u64,
-    f: &mut impl FnMut(u64, Option<u64>, Option<u64>),
+    f: &mut impl FnMut(u64, Option<u64>, Option<u64>, Option<u64>),
 ) {
     let (below, from) = (below.div_ceil(8), from.div_ceil(8));
     // Entries below `bound`: lists are sorted. Short lists (the usual:
@@ -948,7 +950,8 @@ fn around_in<T: Copy + Into<u64>>(
         };
         let before = b.checked_sub(1).map(|j| 8 * list[j].into());
         let after = list.get(a).map(|&e| 8 * e.into());
-        f(k, before, after);
+        let then = list.get(a + 1).map(|&e| 8 * e.into());
+        f(k, before, after, then);
     }
 }
 
@@ -1101,7 +1104,7 @@ mod tests {
         assert_eq!(again.offsets(5), vec![HEADER_LEN, big]);
         assert_eq!(again.offsets(9), vec![2 * HEADER_LEN]);
         let mut got = Vec::new();
-        again.around(0..usize::MAX, big, big, |k, b, a| got.push((k, b, a)));
+        again.around(0..usize::MAX, big, big, |k, b, a, _| got.push((k, b, a)));
         assert_eq!(
             got,
             vec![
@@ -1264,7 +1267,7 @@ mod tests {
         for &below in &probes {
             for &from in probes.iter().filter(|&&f| f >= below) {
                 let mut got = Vec::new();
-                idx.around(0..usize::MAX, below, from, |k, b, a| got.push((k, b, a)));
+                idx.around(0..usize::MAX, below, from, |k, b, a, _| got.push((k, b, a)));
                 let want: Vec<_> = lists
                     .iter()
                     .map(|(k, offs)| {
@@ -1279,7 +1282,7 @@ mod tests {
                 for cuts in [[0, n / 3, n], [1, n - 1, n + 5], [n / 2, n / 2, n / 2 + 1]] {
                     let mut part = Vec::new();
                     for w in cuts.windows(2) {
-                        idx.around(w[0]..w[1], below, from, |k, b, a| part.push((k, b, a)));
+                        idx.around(w[0]..w[1], below, from, |k, b, a, _| part.push((k, b, a)));
                     }
                     let want = &want[cuts[0]..cuts[2].min(n)];
                     assert_eq!(part, want, "runs {cuts:?}");

@@ -20,7 +20,9 @@ pub enum Interpolation {
     None,
     /// Float fields interpolated linearly between the last record at or
     /// before the time and the next one after it (other fields, and keys
-    /// with no later record, as in the last record).
+    /// with no later record, or whose next record holds no values, such
+    /// as an empty `DELETE`, as in the last record). "The next one" is
+    /// the record the state at its time would hold (see [`State`]).
     Linear,
 }
 
@@ -230,7 +232,13 @@ impl Part {
 
 /// The state of every object at a time: each key's last record at or
 /// before it (keys deleted by then, or created after, are absent), sorted
-/// by key. The payloads live in a few large buffers (one per thread that
+/// by key.
+///
+/// "Last" is by time; of records with equal times (a run restarted from a
+/// checkpoint writes its steps again; an object moving between files has
+/// an `EXIT` and an `ENTER` at one time) the one that counts is not an
+/// `EXIT` if there is one, then the one later in its file: a step written
+/// again replaces the first writing. ([`LogSet::history`] lists both.) The payloads live in a few large buffers (one per thread that
 /// read them): a state of a million objects is a few allocations, not a
 /// million.
 #[derive(Clone, Debug)]
@@ -485,7 +493,9 @@ impl Cand {
     /// Takes a record of the key at `offset` with time `rt` into account
     /// (`best_t` and `next_t` known): the best record at or before `t`
     /// has the latest time, then the latest offset; the next after `t`
-    /// has the earliest time, then the earliest offset.
+    /// has the earliest time, then the latest offset: the record a state
+    /// at its time would hold (of a step written twice, after a restart,
+    /// the second).
     fn see(&mut self, offset: u64, rt: f64, t: f64) {
         if rt.is_nan() {
             // Not before t, nor after it (a crafted log: writers refuse
@@ -497,7 +507,7 @@ impl Cand {
                 self.best = offset;
                 self.best_t = rt;
             }
-        } else if self.next == NONE || rt < self.next_t || (rt == self.next_t && offset < self.next)
+        } else if self.next == NONE || rt < self.next_t || (rt == self.next_t && offset > self.next)
         {
             self.next = offset;
             self.next_t = rt;
@@ -523,6 +533,37 @@ impl Cand {
             self.see(later.next, later.next_t, t);
         }
     }
+}
+
+/// Of a key's records in time order, from `next` on (`then` the one after
+/// it), the last with `next`'s time, and that time (NaN if unknown): the
+/// record to interpolate towards is the one a state at its time would
+/// hold, and a step written twice (a run restarted from a checkpoint
+/// writes its steps again) has two records at that time, the second the
+/// one that counts. Usually `then` has a later time: one record read more.
+fn last_of_its_time(
+    idx: &Index,
+    reader: &LogReader,
+    key: u64,
+    next: u64,
+    then: u64,
+    scratch: &mut Vec<u8>,
+) -> (u64, f64) {
+    let Some(tn) = time_at(reader, next, scratch) else {
+        return (next, f64::NAN);
+    };
+    if time_at(reader, then, scratch) != Some(tn) {
+        return (next, tn);
+    }
+    // Two records at that time or more (rare): the rest of the list.
+    let mut last = then;
+    for off in idx.offsets(key).into_iter().filter(|&o| o > then) {
+        if time_at(reader, off, scratch) != Some(tn) {
+            break;
+        }
+        last = off;
+    }
+    (last, tn)
 }
 
 /// The time of the record at `offset`, if it can be read and has one.
@@ -578,8 +619,16 @@ impl Source<'_> {
             }
     }
 
-    /// Appends the candidates at positions `range` for time `t` to `out`.
-    fn gather(&self, range: std::ops::Range<usize>, t: f64, set: &LogSet, out: &mut Vec<Cand>) {
+    /// Appends the candidates at positions `range` for time `t` to `out`
+    /// (with `linear`, each with the record to interpolate towards).
+    fn gather(
+        &self,
+        range: std::ops::Range<usize>,
+        t: f64,
+        linear: bool,
+        set: &LogSet,
+        out: &mut Vec<Cand>,
+    ) {
         match self {
             Source::Listed(v) => out.extend_from_slice(&v[range]),
             Source::Indexed {
@@ -599,7 +648,7 @@ impl Source<'_> {
                     .peekable();
                 let reader = &set.members[*file].reader;
                 let mut scratch = Vec::new();
-                idx.around(range, *below, *from, |key, best, next| {
+                idx.around(range, *below, *from, |key, best, next, then| {
                     let mut c = Cand::new(key, *file);
                     while odd.next_if(|&&k| k < key).is_some() {}
                     if odd.next_if(|&&k| k == key).is_some() {
@@ -612,6 +661,10 @@ impl Source<'_> {
                     } else {
                         c.best = best.unwrap_or(NONE);
                         c.next = next.unwrap_or(NONE);
+                        if let (true, Some(n), Some(then)) = (linear, next, then) {
+                            (c.next, c.next_t) =
+                                last_of_its_time(idx, reader, key, n, then, &mut scratch);
+                        }
                     }
                     while fix.next_if(|f| f.key < key).is_some() {}
                     if let Some(f) = fix.next_if(|f| f.key == key) {
@@ -965,7 +1018,7 @@ impl LogSet {
             block.clear();
             for ((s, r), a) in sources.iter().zip(run).zip(&mut at) {
                 let to = s.after(*a..r.end, end);
-                s.gather(*a..to, t, self, &mut block);
+                s.gather(*a..to, t, linear, self, &mut block);
                 *a = to;
             }
             if sources.len() > 1 {
@@ -992,7 +1045,9 @@ impl LogSet {
             let key = cands[i].key;
             let start = payloads.len();
             let mut best: Option<(Slim, Rank)> = None;
-            let mut next_t: Option<f64> = None;
+            // The record to interpolate towards: the earliest time after
+            // `t`, and at that time the one a state would hold (`rank`).
+            let mut next: Option<(f64, Rank)> = None;
             while i < cands.len() && cands[i].key == key {
                 let c = cands[i];
                 i += 1;
@@ -1026,9 +1081,12 @@ impl LogSet {
                 if linear && c.next != NONE {
                     let f = reader.read_found(c.next, buf)?;
                     member.check_key(c.next, f.meta.key, key)?;
-                    if next_t.is_none() || f.meta.time < next_t {
-                        next_t = f.meta.time;
-                        std::mem::swap(next_buf, buf);
+                    if let Some(tn) = f.meta.time {
+                        let r = rank(f.meta.time, f.meta.flags, c.next);
+                        if next.is_none_or(|(nt, nr)| tn < nt || (tn == nt && r > nr)) {
+                            next = Some((tn, r));
+                            std::mem::swap(next_buf, buf);
+                        }
                     }
                 }
             }
@@ -1037,7 +1095,7 @@ impl LogSet {
                 payloads.truncate(start);
                 continue;
             }
-            if let (true, Some(ta), Some(tb)) = (linear, e.time(), next_t)
+            if let (true, Some(ta), Some((tb, _))) = (linear, e.time(), next)
                 && interpolate(self.schema(), &mut payloads[start..], next_buf, ta, tb, t)
             {
                 e.bits |= INTERPOLATED;
@@ -1048,7 +1106,9 @@ impl LogSet {
     }
 
     /// Every record of `key` across the set, in time order (file order
-    /// for equal times and records without a time).
+    /// for equal times and records without a time). A step written twice
+    /// (a run restarted from a checkpoint) is listed twice; the later one
+    /// is the one [`state_at`](Self::state_at) holds.
     pub fn history(&self, key: u64) -> Result<Vec<Located>> {
         let per_file = self.each_file(|f| {
             let m = &self.members[f];
