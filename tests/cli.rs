@@ -1021,6 +1021,56 @@ fn verify_detects_damage_and_recover_repairs_it() {
     assert!(text.contains("already clean"), "{text}");
 }
 
+/// A closed log cut short (truncated in the middle of its records) lost
+/// records it had made durable: `verify` says so and exits 1, and neither
+/// it nor `info` blames a crashed writer (its writer closed it).
+#[test]
+fn verify_reports_a_log_cut_short_as_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.log");
+    write_log(&path, 5, 10);
+    let (off, n) = middle_record(&path);
+    // Cut 8 bytes into the middle record: it and everything after it are
+    // gone, and what is left of it is too short to be seen as a torn record.
+    let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    f.set_len(off + 8).unwrap();
+    drop(f);
+
+    let v = run(&["verify", "--json", p(&path)]).fails(1).json();
+    assert_eq!(v["ok"], false, "{v}");
+    assert_eq!(v["records"].as_u64(), Some(n as u64 / 2), "{v}");
+    let damaged = v["damaged"].as_array().unwrap();
+    assert_eq!(damaged.len(), 1, "{v}");
+    assert_eq!(damaged[0]["from"], off, "{v}");
+    assert_eq!(damaged[0]["to"], off + 8, "{v}");
+    let text = run(&["verify", p(&path)]).fails(1).stdout;
+    assert!(
+        text.contains("DAMAGED") && text.contains("cut short"),
+        "{text}"
+    );
+    assert!(!text.contains("crashed"), "{text}");
+    let info = run(&["info", p(&path)]).ok().stdout;
+    assert!(info.contains("damaged since"), "{info}");
+    assert!(!info.contains("crashed"), "{info}");
+    assert_eq!(
+        run(&["info", "--json", p(&path)]).ok().json()["damaged"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Recovery keeps what is left, and the log verifies again.
+    let rec = run(&["recover", "--json", p(&path)]).ok().json();
+    assert_eq!(rec["records"].as_u64(), Some(n as u64 / 2), "{rec}");
+    let v = run(&["verify", "--json", p(&path)]).ok().json();
+    assert_eq!(
+        (v["ok"].as_bool(), v["clean"].as_bool()),
+        (Some(true), Some(true)),
+        "{v}"
+    );
+}
+
 /// A log closed while a reader had it open keeps its allocated space
 /// past the end record (truncating would fault the reader); `recover`
 /// truncates it, losing nothing, and then finds it clean.

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use mapio::array::{ArrayInfo, FileFormat, Order};
-use mapio::log::{LogReader, ScanReport};
+use mapio::log::{Damage, LogReader, ScanReport};
 use serde_json::{Value, json};
 
 use super::args::{Opened, RawLayout, open_any};
@@ -33,13 +33,45 @@ pub fn run(args: Args) -> Outcome {
         Opened::Log(r) => {
             let scan = {
                 let _p = Progress::spinner("scanning log");
-                r.scan()
+                scan_log(&r)
             };
             print_log(&mut out, &r, &scan, args.json)?;
         }
     }
     out.flush()?;
     Ok(Exit::Ok)
+}
+
+/// Scans a log (`info`, `verify`), counting as damage the end its file
+/// lost: a log its writer closed (the header says so) whose last record
+/// is not the end record `close` wrote, or whose file ends below the
+/// header's `synced` (every record below it had been made durable). A
+/// crashed writer leaves neither (its log is not marked closed, and what
+/// it made durable is in the file); a file cut short since (truncated, or
+/// a disk that lost its end) does, and the scan alone, which stops at the
+/// end of the file, cannot tell.
+pub fn scan_log(r: &LogReader) -> ScanReport {
+    let mut scan = r.scan();
+    let synced = r.synced();
+    let lost_end = r.closed_cleanly() && !scan.clean && scan.damaged.is_empty();
+    if !scan.live && (lost_end || synced > scan.file_size) {
+        let what = if lost_end {
+            "without the end record its writer wrote when it closed the log".to_string()
+        } else {
+            format!("before byte {synced}, below which every record had been made durable")
+        };
+        scan.damaged.push(Damage {
+            from: scan.end_offset,
+            to: synced.max(scan.file_size).max(scan.end_offset),
+            why: format!(
+                "the file ends at byte {} {what}: it was cut short (truncated) since, and the \
+                 records after byte {} are lost",
+                scan.file_size, scan.end_offset
+            ),
+        });
+        scan.clean = false;
+    }
+    scan
 }
 
 /// An array's layout as JSON (`info --json`, `create --json`).
@@ -141,6 +173,9 @@ fn print_log(out: &mut Out, r: &LogReader, scan: &ScanReport, json: bool) -> std
         "live: a writer is attached".to_string()
     } else if clean {
         "closed cleanly".to_string()
+    } else if r.closed_cleanly() && !scan.damaged.is_empty() {
+        // As `verify` says it: the damage came later, not from a crash.
+        "closed cleanly by its writer, damaged since (see `mapio verify`)".to_string()
     } else {
         format!(
             "not closed cleanly (the writer crashed or was killed); `mapio recover {}` makes it \

@@ -86,7 +86,7 @@ fn verify_one(out: &mut Out, path: &Path, json: bool) -> anyhow::Result<(Exit, O
     let reader = mapio::log::LogReader::open(path)?;
     let report = {
         let _p = Progress::spinner("verifying log");
-        reader.scan()
+        super::info::scan_log(&reader)
     };
     let exit = if report.is_intact() {
         Exit::Ok
