@@ -1691,6 +1691,45 @@ fn export_warns_about_npy_files_it_did_not_write() {
     assert_eq!(names, ["key", "mass", "offset", "time"]);
 }
 
+/// Exporting a set writes file.npy, each row's log as a number: the
+/// export says which log each number stands for (text and JSON).
+#[test]
+fn export_of_a_set_names_the_logs_file_npy_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let paths: Vec<_> = (0..3)
+        .map(|r| logs.join(format!("run_{r:04}.log")))
+        .collect();
+    for path in &paths {
+        write_log(path, 3, 4);
+    }
+    let out = dir.path().join("out");
+    let v = run(&["export", p(&logs), "--out", p(&out), "--json"])
+        .ok()
+        .json();
+    assert!(v["files"].get("file").is_some(), "{v}");
+    let listed: Vec<&str> = v["logs"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no logs in {v}"))
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    let expected: Vec<&str> = paths.iter().map(|x| p(x)).collect();
+    assert_eq!(listed, expected);
+    let text = run(&["export", p(&logs), "--out", p(&out)]).ok().stdout;
+    for (i, path) in paths.iter().enumerate() {
+        assert!(
+            text.lines()
+                .any(|l| l.split_whitespace().collect::<Vec<_>>() == [&i.to_string(), p(path)]),
+            "{text}"
+        );
+    }
+    // One log: no file.npy, no numbering.
+    let text = run(&["export", p(&paths[0]), "--out", p(&out)]).ok().stdout;
+    assert!(!text.contains("numbers the logs"), "{text}");
+}
+
 /// `--time nan` is a usage error (it used to find nothing and exit 0);
 /// -inf and inf are times. An empty answer gets a note on stderr with
 /// the log's time range (text mode only).

@@ -75,6 +75,9 @@ pub fn run(args: Args) -> Outcome {
             summary.rows_without_values, summary.rows
         );
     }
+    // file.npy holds a row's log as a number: the log's place in the set.
+    let logs = set.files();
+    let numbered = summary.files.iter().any(|(n, _)| n == "file");
     let mut out = Out::new();
     if args.json {
         let files: serde_json::Map<String, serde_json::Value> = summary
@@ -86,6 +89,7 @@ pub fn run(args: Args) -> Outcome {
             "rows": summary.rows,
             "rows_without_values": summary.rows_without_values,
             "files": files,
+            "logs": logs,
         }))?;
     } else {
         out.line(&format!(
@@ -95,6 +99,12 @@ pub fn run(args: Args) -> Outcome {
         ))?;
         for (name, path) in &summary.files {
             out.line(&format!("  {name:<12} {}", path.display()))?;
+        }
+        if numbered {
+            out.line("file.npy numbers the logs:")?;
+            for (i, log) in logs.iter().enumerate() {
+                out.line(&format!("  {i:<12} {}", log.display()))?;
+            }
         }
     }
     out.flush()?;
