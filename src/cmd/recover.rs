@@ -16,7 +16,9 @@ use super::{Exit, Outcome};
 /// damage with padding, write an end record, truncate.
 ///
 /// Fails with exit code 4 while a writer (or anything else) has the log
-/// open. A log that is already clean is left untouched.
+/// open. A log that is already clean is left untouched, unless it was
+/// closed while a reader had it open: it is then recovered, which
+/// truncates the space left after its end record.
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// The log
