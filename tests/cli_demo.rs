@@ -201,6 +201,36 @@ print(json.dumps({'pos': pos[i].tolist(), 'keys': int(len(np.unique(key))), 't':
         .map(|x| x.as_f64().unwrap())
         .collect();
     assert_eq!(got, want, "NumPy's view of the export matches `mapio at`");
+
+    // A NumPy session keeps the export mapped while `mapio export` writes
+    // a new one into the same directory, with no rows: its array keeps
+    // the old numbers (written in place, they changed under it, and the
+    // shorter file made it die of SIGBUS), and a new load sees the new.
+    let script = "import numpy as np, subprocess, sys\n\
+mapio, log, d = sys.argv[1:]\n\
+pos = np.load(d + '/pos.npy', mmap_mode='r')\n\
+before = pos[1500].tolist()\n\
+subprocess.run([mapio, 'export', log, '--out', d, '--time', '-1'], check=True, stdout=subprocess.DEVNULL)\n\
+assert pos[1500].tolist() == before, (pos[1500], before)\n\
+assert float(pos.sum()) == float(np.asarray(pos).sum())\n\
+assert np.load(d + '/pos.npy', mmap_mode='r').shape == (0, 3)\n\
+print('ok')\n";
+    let out = Command::new(&py)
+        .args([
+            "-c",
+            script,
+            env!("CARGO_BIN_EXE_mapio"),
+            p(&log),
+            p(&state_dir),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "ok",
+        "{:?}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

@@ -90,23 +90,10 @@ pub fn run(args: Args) -> Outcome {
             &args.path,
             mapio::map::Mode::ReadWrite,
         )?);
-        let name = args
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned());
         // An unpredictable name, created exclusively and never through a
         // symbolic link: nobody can plant a link there to have us write
         // through it (SECURITY.md F22).
-        let nonce = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let tmp = format!(
-            ".{}.mapio-create-{}-{nonce:08x}",
-            name.unwrap_or_default(),
-            std::process::id()
-        );
-        args.path.with_file_name(tmp)
+        mapio::map::temp_path_beside(&args.path, "create")
     } else {
         args.path.clone()
     };

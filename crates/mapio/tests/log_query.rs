@@ -5,11 +5,12 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use mapio::array::{DType, DynArray, Scalar};
+use mapio::array::{ArrayOptions, DType, DynArray, Scalar};
 use mapio::log::{
     Entry, Flags, Index, IndexState, Interpolation, Log, LogOptions, LogReader, LogSet, Record,
     Schema, SetOptions,
 };
+use mapio::map::Mode;
 use proptest::prelude::*;
 
 mod common;
@@ -778,11 +779,43 @@ fn export_refuses_a_field_listed_twice_before_writing_anything() {
     assert_eq!(s.rows, 20);
 }
 
-/// An export that fails half-way (here: `id.npy` is held by a reader)
-/// removes the files it had created, keeps the directory that was there
-/// and leaves the file it could not take alone.
+/// An export replaces the files of an earlier one by renaming complete
+/// new files over them: a reader that has an old column mapped (as NumPy
+/// with `mmap_mode='r'`) keeps reading the old numbers, whole, even when
+/// the new column is shorter (writing in place changed them under it, or
+/// cut the file short under its map: `SIGBUS`). No temporary is left.
 #[test]
-fn a_failed_export_removes_the_files_it_created() {
+fn an_export_leaves_readers_of_the_earlier_one_their_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = LogSet::open(small_log(dir.path()), &SetOptions::new()).unwrap();
+    let out = dir.path().join("out");
+    set.export(&out, None, None, Interpolation::None).unwrap();
+    let old_x = std::fs::read(out.join("x.npy")).unwrap();
+    let held = DynArray::open_npy(out.join("x.npy")).unwrap();
+    let held_bytes = held.data().to_vec();
+    assert!(held_bytes.len() > 100);
+    // The state before any record: no rows at all.
+    let s = set
+        .export(&out, Some(f64::NEG_INFINITY), None, Interpolation::None)
+        .unwrap();
+    assert_eq!(s.rows, 0);
+    assert_eq!(held.data(), &held_bytes[..], "the reader's numbers changed");
+    assert_ne!(std::fs::read(out.join("x.npy")).unwrap(), old_x);
+    assert_eq!(
+        DynArray::open_npy(out.join("x.npy")).unwrap().shape(),
+        &[0, 2]
+    );
+    assert_eq!(
+        listing(&out),
+        ["id.npy", "key.npy", "offset.npy", "time.npy", "x.npy"]
+    );
+}
+
+/// An export that cannot replace a column file (here: `id.npy` is open for
+/// writing by another handle) fails with `Locked`, replaces nothing,
+/// leaves no temporary behind and keeps the directory that was there.
+#[test]
+fn a_failed_export_leaves_the_earlier_one_as_it_was() {
     let dir = tempfile::tempdir().unwrap();
     let set = LogSet::open(small_log(dir.path()), &SetOptions::new()).unwrap();
     let out = dir.path().join("out");
@@ -790,18 +823,26 @@ fn a_failed_export_removes_the_files_it_created() {
     let only_id = ["id".to_string()];
     set.export(&out, Some(1.0), Some(&only_id), Interpolation::None)
         .unwrap();
-    for stale in ["key.npy", "time.npy", "offset.npy"] {
-        std::fs::remove_file(out.join(stale)).unwrap();
-    }
-    let before = std::fs::read(out.join("id.npy")).unwrap();
-    let held = DynArray::open_npy(out.join("id.npy")).unwrap();
+    std::fs::remove_file(out.join("offset.npy")).unwrap();
+    let before: Vec<Vec<u8>> = ["id.npy", "key.npy", "time.npy"]
+        .iter()
+        .map(|f| std::fs::read(out.join(f)).unwrap())
+        .collect();
+    let writer = ArrayOptions::new()
+        .mode(Mode::ReadWrite)
+        .open_dyn_npy(out.join("id.npy"))
+        .unwrap();
     let err = set
         .export(&out, None, None, Interpolation::None)
         .unwrap_err();
     assert!(matches!(err, mapio::Error::Locked { .. }), "{err:?}");
-    assert_eq!(listing(&out), ["id.npy"], "no half-written set is left");
-    drop(held);
-    assert_eq!(std::fs::read(out.join("id.npy")).unwrap(), before);
+    assert_eq!(listing(&out), ["id.npy", "key.npy", "time.npy"]);
+    drop(writer);
+    let after: Vec<Vec<u8>> = ["id.npy", "key.npy", "time.npy"]
+        .iter()
+        .map(|f| std::fs::read(out.join(f)).unwrap())
+        .collect();
+    assert_eq!(before, after, "a failed export replaced files");
     // Once free, the same export works.
     set.export(&out, None, None, Interpolation::None).unwrap();
     assert_eq!(

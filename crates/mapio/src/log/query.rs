@@ -1176,16 +1176,20 @@ impl LogSet {
     /// integer fields, and is counted in
     /// [`rows_without_values`](ExportSummary::rows_without_values).
     ///
-    /// It writes exactly the files the summary lists (each replaced if it
-    /// was there); other files in `dir`, e.g. `.npy` files of an earlier
-    /// export with other fields, are left alone and are not part of this
-    /// export. A name listed twice in `fields`, an unknown name or a NaN
-    /// `time` is an [`Error::InvalidArgument`], before anything is written.
-    /// On an error after files were written, the files this export had
-    /// created or replaced so far are removed (best effort), and so is
-    /// `dir` if this export created it: no half-written set is left
-    /// behind. A file it could not take (e.g. locked by another process)
-    /// is left alone.
+    /// It writes exactly the files the summary lists; other files in
+    /// `dir`, e.g. `.npy` files of an earlier export with other fields,
+    /// are left alone and are not part of this export. Each file is
+    /// written under a temporary name beside it and renamed over the old
+    /// one once every column is complete: a program that has the old file
+    /// open or mapped (NumPy's `np.load(..., mmap_mode='r')`) keeps reading
+    /// the old export, unchanged. A file another process is writing (a
+    /// mapio array open `r+`) is not replaced: [`Error::Locked`], and
+    /// nothing is. A name listed twice in `fields`, an unknown name or a
+    /// NaN `time` is an [`Error::InvalidArgument`], before anything is
+    /// written. On an error, the temporary files are removed (best
+    /// effort), and so is `dir` if this export created it; the files of an
+    /// earlier export stay as they were (unless a rename itself failed,
+    /// after which the columns renamed before it are this export's).
     pub fn export(
         &self,
         dir: impl AsRef<Path>,
@@ -1274,7 +1278,13 @@ impl LogSet {
             }
         }
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, "mkdir", e))?;
-        let mut created: Vec<PathBuf> = Vec::new();
+        // Each column is written under a temporary name beside its file
+        // and renamed over it when every column is complete: a program
+        // that has the previous export mapped (NumPy's `mmap_mode='r'`)
+        // keeps reading it, unchanged, where writing over it in place
+        // would change its numbers under it, or make it crash (`SIGBUS`)
+        // when the new file is shorter. (column file, its temporary)
+        let mut created: Vec<(PathBuf, PathBuf)> = Vec::new();
         let written = (|| -> Result<ExportSummary> {
             /// Where a column's bytes come from: a payload range, or one of
             /// the fixed columns by name.
@@ -1299,19 +1309,14 @@ impl LogSet {
                 } else {
                     vec![n, count as usize]
                 };
-                let existed = std::fs::symlink_metadata(&path).is_ok();
-                match ArrayOptions::new().create_dyn_npy(&path, dtype, &shape) {
+                let tmp = crate::map::temp_path_beside(&path, "export");
+                let opts = ArrayOptions::new().create_new(true).nofollow(true);
+                match opts.create_dyn_npy(&tmp, dtype, &shape) {
                     Ok(a) => arrays.push(a),
-                    Err(e) => {
-                        // Ours only if it was not there before (a file
-                        // another process holds locked stays untouched).
-                        if !existed && std::fs::symlink_metadata(&path).is_ok() {
-                            created.push(path);
-                        }
-                        return Err(e);
-                    }
+                    // Created exclusively: nothing of ours was left there.
+                    Err(e) => return Err(e.for_path(&path)),
                 }
-                created.push(path.clone());
+                created.push((path.clone(), tmp));
                 files.push((name.to_string(), path));
                 specs.push(Spec {
                     name: name.to_string(),
@@ -1400,6 +1405,38 @@ impl LogSet {
             for a in arrays {
                 a.close()?;
             }
+            // A column file another process is writing (a mapio array
+            // open `r+`, holding its exclusive lock) is not replaced: its
+            // writes would go on into a file no name leads to. Readers
+            // (shared locks, or none, as NumPy) are no reason to wait.
+            for (path, _) in &created {
+                let probe = crate::map::MappedFile::options()
+                    .mode(crate::map::Mode::ReadOnly)
+                    .len(0)
+                    .nofollow(true)
+                    .open(path);
+                if let Err(e @ Error::Locked { .. }) = probe {
+                    return Err(e);
+                }
+            }
+            let mut failed = None;
+            let mut renamed = 0;
+            for (path, tmp) in &created {
+                if let Err(e) = std::fs::rename(tmp, path) {
+                    failed = Some(Error::io(path, "rename", e));
+                    break;
+                }
+                renamed += 1;
+            }
+            // Those renamed stay (complete columns of this export); the
+            // temporaries of the others are removed below.
+            created.drain(..renamed);
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            // The new names as durable as the columns (closed: flushed).
+            crate::map::sync_parent_dir(&dir.join("key.npy"))
+                .map_err(|e| Error::io(dir, crate::map::DIR_FSYNC, e))?;
             Ok(ExportSummary {
                 rows: n as u64,
                 rows_without_values: without_values,
@@ -1408,8 +1445,8 @@ impl LogSet {
         })();
         if written.is_err() {
             // Best effort: the error being reported matters more.
-            for p in &created {
-                let _ = std::fs::remove_file(p);
+            for (_, tmp) in &created {
+                let _ = std::fs::remove_file(tmp);
             }
             for d in &made_dirs {
                 let _ = std::fs::remove_dir(d);

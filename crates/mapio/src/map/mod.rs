@@ -50,6 +50,31 @@ pub use crate::sys::{
     Advice, Allocation, AtomicInt, ExternalSync, ReadOnlyAtomics, page_size, sync_parent_dir,
 };
 
+/// A name beside `path` for a file to be renamed over it when complete:
+/// `.NAME.mapio-TAG-PID-NONCE`, hidden, in the same directory (so the
+/// rename is atomic) and hard to predict. Create it exclusively and never
+/// through a link ([`OpenOptions::create_new`], [`OpenOptions::nofollow`]):
+/// nobody can then plant a link there to have it write elsewhere.
+pub fn temp_path_beside(path: &Path, tag: &str) -> PathBuf {
+    use std::hash::{BuildHasher, Hasher};
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    // The standard library seeds each `RandomState` at random.
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    let nonce = h.finish() as u32;
+    path.with_file_name(format!(
+        ".{name}.mapio-{tag}-{}-{nonce:08x}",
+        std::process::id()
+    ))
+}
+
 /// The `op` of the [`Error::Io`] a failed `fsync` of a new file's
 /// directory gives: the data is durable, only the name may not be.
 pub(crate) const DIR_FSYNC: &str = "fsync(parent dir)";
