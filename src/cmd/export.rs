@@ -13,8 +13,10 @@ use super::{Exit, Outcome, usage};
 /// (file.npy for a set) and one .npy per schema field, loadable with
 /// np.load(path, mmap_mode='r'). With --time, the rows are the state at
 /// that time; otherwise every record. Other .npy files already in DIR are
-/// not part of the export (a warning names them); on an error, the files
-/// written so far are removed.
+/// not part of the export (a warning names them). Files of an earlier
+/// export are replaced by renaming complete new ones over them: a program
+/// that has them mapped keeps the old arrays; on an error, they stay as
+/// they were.
 #[derive(clap::Args, Debug)]
 pub struct Args {
     #[command(flatten)]
