@@ -1817,3 +1817,44 @@ fn create_and_log_in_a_write_only_directory() {
     ]);
     assert_eq!(code, Some(0), "{err}");
 }
+
+/// A key with no records: `history` and `cat --key` print nothing and
+/// exit 0, and say so on stderr (an empty stdout alone does not tell a
+/// missing key from a mistyped path of an empty log); JSON stays clean.
+/// Over a set, the text of `history` and `at` names each row's log by its
+/// path, as their JSON does (it printed the log's number).
+#[test]
+fn queries_say_when_a_key_has_no_records_and_name_logs_by_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.log");
+    write_log(&path, 3, 4);
+    let h = run(&["history", p(&path), "--key", "99"]).ok();
+    assert_eq!(h.stdout, "");
+    assert!(h.stderr.contains("no records of key 99"), "{}", h.stderr);
+    let c = run(&["cat", p(&path), "--key", "99"]).ok();
+    assert_eq!(c.stdout, "");
+    assert!(c.stderr.contains("no records of key 99"), "{}", c.stderr);
+    let j = run(&["history", p(&path), "--key", "99", "--json"]).ok();
+    assert_eq!((j.stdout.as_str(), j.stderr.as_str()), ("", ""));
+    let found = run(&["history", p(&path), "--key", "2"]).ok();
+    assert_eq!(found.stdout.lines().count(), 4);
+    assert_eq!(found.stderr, "");
+
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let second = logs.join("run_0001.log");
+    std::fs::rename(&path, logs.join("run_0000.log")).unwrap();
+    write_log(&second, 3, 4);
+    let h = run(&["history", p(&logs), "--key", "1"]).ok().stdout;
+    assert!(
+        h.lines().all(|l| l.contains("file=") && l.contains(".log")),
+        "{h}"
+    );
+    assert!(h.contains(&format!("file={}", second.display())), "{h}");
+    let a = run(&["at", p(&logs), "--time", "1"]).ok().stdout;
+    assert!(
+        a.lines()
+            .all(|l| l.contains(&format!("file={}", logs.display()))),
+        "{a}"
+    );
+}

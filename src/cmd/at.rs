@@ -57,7 +57,7 @@ pub fn run(args: Args) -> Outcome {
             out.json_line(&v)?;
         } else {
             let file = if files.len() > 1 {
-                format!(" file={}", e.file)
+                format!(" file={}", files[e.file])
             } else {
                 String::new()
             };

@@ -122,6 +122,15 @@ fn cat_log(out: &mut Out, r: &LogReader, args: &Args) -> anyhow::Result<()> {
             last = Some(rec.offset);
             print_record(out, &rec, schema, args.json)?;
         }
+        if last.is_none() && !args.json && args.limit != Some(0) {
+            // An empty stdout alone does not say whether the key exists.
+            let past = if args.from.is_some() {
+                " from that offset on"
+            } else {
+                ""
+            };
+            eprintln!("mapio: note: no records of key {key} in the log{past}");
+        }
         if let Some(at) = broken {
             eprintln!(
                 "mapio: warning: key {key}'s history chain is broken at offset {at} (a record \

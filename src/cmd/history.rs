@@ -41,7 +41,7 @@ pub fn run(args: Args) -> Outcome {
         } else if files.len() > 1 {
             out.line(&format!(
                 "file={} {}",
-                l.file,
+                files[l.file],
                 record_text(&l.record, &schema)
             ))?;
         } else {
@@ -49,5 +49,10 @@ pub fn run(args: Args) -> Outcome {
         }
     }
     out.flush()?;
+    if history.is_empty() && !args.json {
+        // An empty stdout alone does not say whether the key exists.
+        let whose = if files.len() > 1 { "logs" } else { "log" };
+        eprintln!("mapio: note: no records of key {} in the {whose}", args.key);
+    }
     Ok(Exit::Ok)
 }

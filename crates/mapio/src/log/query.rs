@@ -1410,6 +1410,17 @@ impl LogSet {
             // writes would go on into a file no name leads to. Readers
             // (shared locks, or none, as NumPy) are no reason to wait.
             for (path, _) in &created {
+                // Nothing replaces a directory: say so before any rename.
+                if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
+                    return Err(Error::io(
+                        path,
+                        "rename",
+                        std::io::Error::new(
+                            std::io::ErrorKind::IsADirectory,
+                            "a directory is in the column file's place",
+                        ),
+                    ));
+                }
                 let probe = crate::map::MappedFile::options()
                     .mode(crate::map::Mode::ReadOnly)
                     .len(0)
