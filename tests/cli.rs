@@ -1858,3 +1858,55 @@ fn queries_say_when_a_key_has_no_records_and_name_logs_by_path() {
         "{a}"
     );
 }
+
+/// `index` measures the index against the log's records, not its file: a
+/// log closed while a reader was attached keeps its allocated size (here
+/// 1 MiB for a few KiB of records), which made the index look tiny.
+/// A query given `--index-dir` where no index is says it scans.
+#[test]
+fn index_ratio_is_of_the_records_and_a_missing_index_dir_is_noted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.log");
+    let log = options().create(&path).unwrap();
+    for step in 0..4 {
+        for key in 0..3 {
+            append(&log, key, step);
+        }
+    }
+    let reader = mapio::log::LogReader::open(&path).unwrap();
+    log.close().unwrap();
+    drop(reader);
+    let v = run(&["index", "--json", p(&path)]).ok().json();
+    let row = &v["indexes"][0];
+    let (file, data, idx) = (
+        row["log_bytes"].as_u64().unwrap(),
+        row["log_data_bytes"].as_u64().unwrap(),
+        row["index_bytes"].as_u64().unwrap(),
+    );
+    assert!(file >= 1 << 20 && data < 8192, "{row}");
+    assert_eq!(row["ratio"].as_f64().unwrap(), idx as f64 / data as f64);
+    let text = run(&["index", p(&path)]).ok().stdout;
+    assert!(text.contains("of the log's records"), "{text}");
+
+    let elsewhere = dir.path().join("no-such-dir");
+    let r = run(&["at", p(&path), "--time", "1", "--index-dir", p(&elsewhere)]).ok();
+    assert_eq!(r.stdout.lines().count(), 3);
+    assert!(r.stderr.contains("no usable index"), "{}", r.stderr);
+    let r = run(&["at", p(&path), "--time", "1"]).ok();
+    assert_eq!(r.stderr, "");
+}
+
+/// `info` and `cat` read one file: a directory or a pattern (a set of
+/// logs) is a usage error that names the commands that read a set.
+#[test]
+fn info_and_cat_of_a_set_point_to_the_commands_for_sets() {
+    let dir = tempfile::tempdir().unwrap();
+    write_log(&dir.path().join("run_0000.log"), 2, 2);
+    let pattern = dir.path().join("run_*.log");
+    for cmd in ["info", "cat"] {
+        for target in [dir.path(), pattern.as_path()] {
+            let e = run(&[cmd, p(target)]).fails(2).stderr;
+            assert!(e.contains("set of logs") && e.contains("verify"), "{e}");
+        }
+    }
+}

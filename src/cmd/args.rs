@@ -251,6 +251,17 @@ pub enum Opened {
 /// Opens `path` read-only as what it is: with `--dtype`, a raw array;
 /// otherwise a `.npy` file or a log, told by content (then by name).
 pub fn open_any(path: &Path, raw: &RawLayout) -> anyhow::Result<Opened> {
+    // A directory or a pattern names a set of logs, which the commands that
+    // read one file (info, cat) do not take: say which commands do.
+    let pattern = path.to_string_lossy().contains(['*', '?']) && !path.exists();
+    if path.is_dir() || pattern {
+        return Err(usage(format!(
+            "{}: {} names a set of logs, and this command reads one file; give one log, or \
+             use a command that reads a set (verify, index, at, history, export)",
+            path.display(),
+            if pattern { "a pattern" } else { "a directory" }
+        )));
+    }
     if let Some(dtype) = raw.dtype {
         let shape = raw.shape.as_ref().map(|s| s.0.as_slice());
         let a = DynArray::open_raw(

@@ -36,7 +36,7 @@ pub fn run(args: Args) -> Outcome {
             "--time nan is not a time: give a number (or -inf, inf)",
         ));
     }
-    let set = args.set.open()?;
+    let set = args.set.open_for_query()?;
     let state = set.state_at(args.time, args.interpolate.into())?;
     let schema = set.schema().clone();
     let files: Vec<String> = set

@@ -51,7 +51,7 @@ pub fn run(args: Args) -> Outcome {
             }
         }
     }
-    let set = args.set.open()?;
+    let set = args.set.open_for_query()?;
     let summary = {
         let _p = Progress::spinner("exporting");
         set.export(

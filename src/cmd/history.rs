@@ -22,7 +22,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Outcome {
-    let set = args.set.open()?;
+    let set = args.set.open_for_query()?;
     let history = set.history(args.key)?;
     let schema = set.schema().clone();
     let files: Vec<String> = set

@@ -60,10 +60,14 @@ pub fn run(args: Args) -> Outcome {
         let (keys, unordered) = set
             .index(i)
             .map_or((0, 0), |x| (x.keys().len(), x.unordered().len()));
+        // The index against the log's records, not its file: a log left
+        // at its allocated size (closed while a reader was attached) is
+        // larger than what it holds.
+        let data = set.index(i).map_or(sizes[i], |x| x.covered().min(sizes[i]));
         rows.push(json!({
             "log": path, "index": ipath, "action": what,
-            "log_bytes": sizes[i], "index_bytes": isize,
-            "ratio": if sizes[i] > 0 { isize as f64 / sizes[i] as f64 } else { 0.0 },
+            "log_bytes": sizes[i], "log_data_bytes": data, "index_bytes": isize,
+            "ratio": if data > 0 { isize as f64 / data as f64 } else { 0.0 },
             "keys": keys, "unordered_keys": unordered,
         }));
         if !args.json {
@@ -82,11 +86,11 @@ pub fn run(args: Args) -> Outcome {
                 None => (what.as_str(), String::new()),
             };
             out.line(&format!(
-                "{}: {verb} {} ({}, {:.1}% of the log){order}{why}",
+                "{}: {verb} {} ({}, {:.1}% of the log's records){order}{why}",
                 path.display(),
                 ipath.display(),
                 bytes_text(isize),
-                100.0 * isize as f64 / sizes[i].max(1) as f64
+                100.0 * isize as f64 / data.max(1) as f64
             ))?;
         }
     }

@@ -46,6 +46,29 @@ impl SetArgs {
         }
         Ok(set)
     }
+
+    /// Opens the set for a query (`at`, `history`, `export`): as
+    /// [`open`](Self::open), and with `--index-dir`, a note for each log
+    /// that has no usable index there (the query scans it: right, but
+    /// slower than the user who named the directory expects).
+    pub fn open_for_query(&self) -> anyhow::Result<LogSet> {
+        let set = self.open()?;
+        if let (Some(dir), false) = (&self.index_dir, self.no_index) {
+            for (i, path) in set.files().iter().enumerate() {
+                if set.index(i).is_none() {
+                    eprintln!(
+                        "mapio: note: no usable index of {} in {}: scanning the log \
+                         (`mapio index --index-dir {} {}` makes one)",
+                        path.display(),
+                        dir.display(),
+                        dir.display(),
+                        path.display()
+                    );
+                }
+            }
+        }
+        Ok(set)
+    }
 }
 
 /// `--interpolate none|linear`.
