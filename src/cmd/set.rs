@@ -33,13 +33,19 @@ impl SetArgs {
         let set = LogSet::open(&self.logs, &o)?;
         // A log whose writer died holds only what it committed: answers
         // from it may be older than the others' (a rank that crashed).
+        let several = set.files().len() > 1;
         for (i, path) in set.files().iter().enumerate() {
             let r = set.reader(i);
             if !r.closed_cleanly() && !r.writer_active() {
+                let behind = if several {
+                    ", its objects may be behind the other logs'"
+                } else {
+                    ""
+                };
                 eprintln!(
                     "mapio: note: {} was not closed cleanly (its writer crashed or was killed): \
-                     it holds what was committed before, its objects may be behind the others'; \
-                     `mapio recover` makes it appendable",
+                     it holds what was committed before{behind}; `mapio recover` makes it \
+                     appendable",
                     path.display()
                 );
             }

@@ -27,6 +27,13 @@ const MAX_STEP: u64 = 1 << 30;
 /// inside a reserved range of address space, so appending never moves the
 /// map. [`close`](Self::close) (or drop) trims the file to the rows written.
 ///
+/// Only [`flush`](Self::flush) and `close` make rows durable, in a safe
+/// order (the rows, then the header that counts them). Dropping without
+/// `close` writes the header and trims, but syncs nothing and reports no
+/// error: after a process crash the file is whole (the kernel has the
+/// pages), but after a power loss the header may count rows whose bytes
+/// never reached the disk, and those read as zeros. Call `close`.
+///
 /// ```
 /// use mapio::array::{AppendableArray, Array};
 /// use mapio::map::Mode;
