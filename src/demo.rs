@@ -391,6 +391,14 @@ pub fn run(args: &DemoArgs) -> Result<i32> {
         if let Some(t) = reader_thread {
             let _ = t.join();
         }
+        // The follower had the log open when it closed, so the space the
+        // writers had allocated ahead was kept (truncating under a
+        // reader's map would crash it). It has let go: give it back.
+        // Another reader (a user's `tail -f`) keeps it: no harm.
+        match mapio::log::trim(&path) {
+            Ok(_) | Err(mapio::Error::Locked { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
     }
     // The lag (max, mean) is reported only when the follower measured it
     // at least twice while the writers ran.

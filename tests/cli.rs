@@ -1073,7 +1073,8 @@ fn verify_reports_a_log_cut_short_as_damage() {
 
 /// A log closed while a reader had it open keeps its allocated space
 /// past the end record (truncating would fault the reader); `recover`
-/// truncates it, losing nothing, and then finds it clean.
+/// truncates it, losing and changing nothing else, and then finds it
+/// clean.
 #[test]
 fn recover_truncates_a_clean_log_left_at_its_allocated_size() {
     let dir = tempfile::tempdir().unwrap();
@@ -1100,6 +1101,9 @@ fn recover_truncates_a_clean_log_left_at_its_allocated_size() {
         "{v}"
     );
     assert!(size() < 1 << 16, "after recover: {} bytes", size());
+    // Only truncated: no new session, no second end record.
+    let info = run(&["info", "--json", p(&path)]).ok().json();
+    assert_eq!(info["sessions"], 1, "{info}");
     let text = run(&["recover", p(&path)]).ok().stdout;
     assert!(text.contains("already clean"), "{text}");
 }

@@ -82,6 +82,11 @@ fn demo_json_then_queries_then_numpy() {
     );
     assert_eq!(summary["follower"]["ok"], true);
     assert!(summary["bufwriter"]["records_per_s"].as_f64().unwrap() > 0.0);
+    // The follower had the log open at close; once it is gone the space
+    // allocated ahead is given back: the file holds its records only.
+    let end = summary["end_offset"].as_u64().unwrap();
+    assert_eq!(summary["file_size"].as_u64(), Some(end), "{summary}");
+    assert_eq!(std::fs::metadata(&log).unwrap().len(), end);
 
     // The log verifies, and info agrees with the demo.
     let info: Value = serde_json::from_str(&ok(&["info", p(&log), "--json"])).unwrap();

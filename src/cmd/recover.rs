@@ -17,8 +17,8 @@ use super::{Exit, Outcome};
 ///
 /// Fails with exit code 4 while a writer (or anything else) has the log
 /// open. A log that is already clean is left untouched, unless it was
-/// closed while a reader had it open: it is then recovered, which
-/// truncates the space left after its end record.
+/// closed while a reader had it open: the space left after its end record
+/// is then given back (truncated), and nothing else changes.
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// The log
@@ -52,8 +52,18 @@ pub fn run(args: Args) -> Outcome {
         && scan.holes.is_empty()
         && scan.damaged.is_empty()
         && !past_end;
+    let trimmed_only = closed
+        && scan.clean
+        && !scan.live
+        && scan.holes.is_empty()
+        && scan.damaged.is_empty()
+        && past_end;
     let (report, changed) = if already_clean {
         (scan.clone(), false)
+    } else if trimmed_only && mapio::log::trim(path)?.is_some() {
+        // Clean, only left at its allocated size: truncated, and nothing
+        // else changes (no new session, no second end record).
+        (scan.clone(), true)
     } else {
         let recovery = if args.stop_at_damage {
             Recovery::StopAtDamage

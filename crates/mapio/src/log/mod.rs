@@ -58,6 +58,19 @@ pub fn recover(path: impl AsRef<Path>, recovery: Recovery) -> Result<ScanReport>
     Ok(report)
 }
 
+/// Gives back the space a cleanly closed log still holds past its end
+/// record: a log closed while a reader was attached keeps its allocation
+/// (by default up to 64 MiB), since truncating under the reader's map
+/// would crash it. Once the readers are gone, `trim` truncates it to its
+/// records and syncs, changing nothing else (not even the header). Needs
+/// the log to itself ([`Error::Locked`](crate::Error::Locked) while a
+/// reader or writer is attached). Returns the new size, or `None` if there
+/// was nothing to trim, or the log was not closed cleanly (see
+/// [`recover`]).
+pub fn trim(path: impl AsRef<Path>) -> Result<Option<u64>> {
+    writer::trim_closed(path.as_ref())
+}
+
 #[cfg(test)]
 mod tests;
 

@@ -720,3 +720,105 @@ fn a_follower_says_why_it_stopped_and_what_it_stepped_over() {
     assert_eq!(f.by_ref().count(), 1);
     assert_eq!(f.end(), Some(FollowEnd::WriterGone));
 }
+
+/// A log closed while a reader is attached keeps its allocation; `trim`
+/// gives it back once the reader is gone (refused while it is attached),
+/// changing nothing else, and leaves other logs alone.
+#[test]
+fn trim_gives_back_what_a_log_closed_under_a_reader_kept() {
+    let (_d, p) = tmp();
+    let log = small().create(&p).unwrap();
+    for i in 0..100u64 {
+        log.append(&Entry::new().key(i % 7).time(i as f64), &payload(1, i))
+            .unwrap();
+    }
+    let reader = LogReader::open(&p).unwrap();
+    let end = log.close().unwrap();
+    let size = std::fs::metadata(&p).unwrap().len();
+    assert!(size > end, "closed under a reader: {size} vs {end}");
+    let e = trim(&p).unwrap_err();
+    assert!(matches!(e, crate::Error::Locked { .. }), "{e}");
+    drop(reader);
+    let header_before = std::fs::read(&p).unwrap()[..4096].to_vec();
+    assert_eq!(trim(&p).unwrap(), Some(end));
+    let bytes = std::fs::read(&p).unwrap();
+    assert_eq!(bytes.len() as u64, end);
+    assert_eq!(
+        &bytes[..4096],
+        &header_before[..],
+        "the header is unchanged"
+    );
+    let r = LogReader::open(&p).unwrap();
+    assert!(r.closed_cleanly());
+    let scan = r.scan();
+    assert!(scan.clean && scan.damaged.is_empty(), "{scan:?}");
+    assert_eq!(scan.records, 100);
+    drop(r);
+    assert_eq!(trim(&p).unwrap(), None, "nothing left to trim");
+
+    // A log not closed cleanly is recover's: trim leaves it as it is.
+    let (_d2, q) = tmp();
+    let log = small().create(&q).unwrap();
+    log.append(&Entry::new().key(1), b"x").unwrap();
+    drop(log);
+    let before = std::fs::read(&q).unwrap();
+    assert_eq!(trim(&q).unwrap(), None);
+    assert_eq!(std::fs::read(&q).unwrap(), before);
+}
+
+/// A run restarted from a checkpoint resumes its log at the offset `sync`
+/// returned then: what the first run wrote after it is discarded, the
+/// chains continue from the records kept, the log's own index is removed;
+/// an offset no record ends at is refused before anything changes.
+#[test]
+fn resume_at_a_synced_offset_discards_what_followed() {
+    let (_d, p) = tmp();
+    let log = small().create(&p).unwrap();
+    let step = |log: &Log, t: u64, tag: u8| {
+        for k in 0..3u64 {
+            log.append(&Entry::new().key(k).time(t as f64), &[tag; 8])
+                .unwrap();
+        }
+    };
+    step(&log, 0, 0);
+    step(&log, 1, 1);
+    let checkpoint = log.sync().unwrap();
+    step(&log, 2, 2);
+    let mid = log
+        .append(&Entry::new().key(9).time(2.0), &[9; 40])
+        .unwrap();
+    step(&log, 3, 3);
+    drop(log); // killed after its checkpoint
+    let idx = Index::path_for(&p, None);
+    LogSet::open(&p, &SetOptions::new())
+        .unwrap()
+        .build_indexes(None)
+        .unwrap();
+    assert!(idx.exists());
+
+    // Refused, and nothing changed: inside a record, unaligned, past the end.
+    let before = std::fs::read(&p).unwrap();
+    let size = before.len() as u64;
+    for bad in [mid + 8, checkpoint + 4, size + 8, 8] {
+        let e = small().resume_at(bad).open(&p).unwrap_err();
+        assert!(matches!(e, crate::Error::InvalidArgument(_)), "{bad}: {e}");
+        assert!(e.to_string().contains("cannot resume"), "{e}");
+        assert_eq!(std::fs::read(&p).unwrap(), before, "{bad} changed the log");
+    }
+
+    let log = small().resume_at(checkpoint).open(&p).unwrap();
+    assert!(!idx.exists(), "the index of discarded records is gone");
+    step(&log, 2, 20);
+    log.close().unwrap();
+    let r = LogReader::open(&p).unwrap();
+    let recs: Vec<Record> = r.records().collect();
+    assert_eq!(recs.len(), 9);
+    assert!(recs.iter().all(|x| x.key != Some(9)));
+    for k in 0..3u64 {
+        let h = r.history(k).unwrap();
+        let tags: Vec<u8> = h.iter().map(|x| x.payload[0]).collect();
+        assert_eq!(tags, [0, 1, 20], "key {k}");
+        // The chain links the resumed record to the kept one.
+        assert_eq!(h[2].prev_offset(), Some(h[1].offset));
+    }
+}

@@ -113,6 +113,7 @@ pub struct LogOptions {
     prefault: bool,
     dense_keys: usize,
     recovery: Recovery,
+    resume_at: Option<u64>,
     file_mode: u32,
     wait: Option<Duration>,
     durable: bool,
@@ -139,6 +140,7 @@ impl LogOptions {
             prefault: false,
             dense_keys: 1 << 16,
             recovery: Recovery::SkipDamage,
+            resume_at: None,
             file_mode: 0o640,
             wait: None,
             durable: false,
@@ -205,6 +207,23 @@ impl LogOptions {
     /// What reopening does with damage it finds (default: step over it).
     pub fn recovery(mut self, recovery: Recovery) -> Self {
         self.recovery = recovery;
+        self
+    }
+
+    /// [`open`](Self::open) discards every record from `offset` on and
+    /// appends from there: how a run restarted from a checkpoint takes up
+    /// its log where the checkpoint left it, as SWIFT's restarts do,
+    /// instead of writing its steps a second time after the first ones.
+    /// `offset` is one that [`Log::sync`] returned (or any record boundary,
+    /// such as a record's [`next_offset`](super::Record::next_offset)); it
+    /// is refused, before anything changes, if no record ends there or if
+    /// it lies past the log's records. The records before it are kept as
+    /// recovery keeps them; the chains continue from them. An index of the
+    /// log next to it (`LOG.idx`) is removed, one elsewhere is found stale
+    /// when next used. A follower reading past `offset` would see records
+    /// disappear: like every reopening, this needs the log to itself.
+    pub fn resume_at(mut self, offset: u64) -> Self {
+        self.resume_at = Some(offset);
         self
     }
 
@@ -647,6 +666,42 @@ impl Space for Inner {
     }
 }
 
+/// Truncates a cleanly closed log to its end record, if the space its
+/// writer had allocated ahead is still there (a log closed while another
+/// process had it open keeps it: truncating under a reader's map would
+/// crash it). Needs the log to itself ([`Error::Locked`] otherwise).
+/// Changes nothing else; `None` if there was nothing to trim (or the log
+/// was not closed cleanly: [`recover`](super::recover) is for those).
+pub(crate) fn trim_closed(path: &Path) -> Result<Option<u64>> {
+    let mut map = LogOptions::new()
+        .map_options(Mode::ReadWrite)
+        .open_shared_exclusive(path)?;
+    let words = map.atomics::<AtomicU64>()?;
+    Header::decode(&read_page(words)).map_err(|e| match e {
+        format::HeaderError::UnknownVersion(_) => {
+            Error::mismatch(path, crate::Mismatch::Unsupported, e.to_string())
+        }
+        _ => Error::corrupt(path, 0, e.to_string()),
+    })?;
+    let size = map.len() as u64;
+    let end = words.load(TAIL_WORD, Ordering::Relaxed);
+    let closed = words.load(OFF_WORD_STATE, Ordering::Relaxed) == format::STATE_CLOSED;
+    // `close` reserved its end record last: the tail is where it ends.
+    let ends_there = end >= HEADER_LEN + format::END_LEN
+        && end <= size
+        && end % 8 == 0
+        && format::Word0::unpack(
+            words.load(((end - format::END_LEN) / 8) as usize, Ordering::Relaxed),
+        )
+        .is_some_and(|w| w.kind == format::Kind::End);
+    if !closed || !ends_there || size <= end {
+        return Ok(None);
+    }
+    map.truncate(end)?;
+    map.sync_data()?;
+    Ok(Some(end))
+}
+
 /// What a writer found when it opened (and recovered) an existing log.
 pub type OpenReport = ScanReport;
 
@@ -785,7 +840,22 @@ impl Log {
             _ => Error::corrupt(path, 0, e.to_string()),
         })?;
         let keys = Keys::new(opts.dense_keys);
-        let limit = map.len() as u64;
+        let size = map.len() as u64;
+        let limit = match opts.resume_at {
+            Some(at) if at < HEADER_LEN || at % 8 != 0 || at > size => {
+                return Err(Error::invalid(format!(
+                    "{}: cannot resume at offset {at}: {}",
+                    path.display(),
+                    if at > size {
+                        format!("the log is {size} bytes long")
+                    } else {
+                        "records start at 4096 and end at multiples of 8".to_string()
+                    }
+                )));
+            }
+            Some(at) => at,
+            None => size,
+        };
         let synced = words.load(OFF_WORD_SYNCED, Ordering::Relaxed);
         let report = scan_memory(
             words,
@@ -801,6 +871,18 @@ impl Log {
             },
         );
         let good_end = report.end_offset;
+        if let Some(at) = opts.resume_at {
+            // Checked before anything is changed.
+            if good_end != at {
+                return Err(Error::invalid(format!(
+                    "{}: cannot resume at offset {at}: no record ends there (the records \
+                     before it end at {good_end}); pass an offset Log::sync returned",
+                    path.display()
+                )));
+            }
+            // Best effort: an index that describes discarded records.
+            let _ = std::fs::remove_file(super::Index::path_for(path, None));
+        }
         // Holes and damage below the end become padding: a live reader
         // must never wait at a hole left by a crashed session, and nothing
         // there could be returned anyway (it does not check).
