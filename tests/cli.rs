@@ -1914,3 +1914,25 @@ fn info_and_cat_of_a_set_point_to_the_commands_for_sets() {
         }
     }
 }
+
+/// `tail -f --wait SECS` started before its log exists waits for the
+/// writer to create it, then follows it to its close; without --wait a
+/// missing log is an error at once.
+#[test]
+fn tail_follow_waits_for_a_log_not_yet_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("later.log");
+    let child = mapio()
+        .args(["tail", "-f", "--wait", "30", p(&path)])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    write_log(&path, 3, 4);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 12);
+    std::fs::remove_file(&path).unwrap();
+    run(&["tail", "-f", p(&path)]).fails(6);
+}

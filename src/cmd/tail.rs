@@ -32,6 +32,10 @@ pub struct Args {
     /// With -f: exit after this many seconds without a new record
     #[arg(long, value_name = "SECS", requires = "follow", value_parser = parse_secs)]
     pub idle_timeout: Option<Duration>,
+    /// Wait up to this many seconds for the log to be created (a writer
+    /// started beside tail), instead of failing at once
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    pub wait: Option<Duration>,
     /// One JSON object per record, per line (as `cat --json`)
     #[arg(long)]
     pub json: bool,
@@ -45,7 +49,10 @@ fn parse_secs(s: &str) -> Result<Duration, String> {
 }
 
 pub fn run(args: Args) -> Outcome {
-    let r = open_log(&args.path, "tail")?;
+    let r = match args.wait {
+        Some(d) => mapio::log::LogReader::open_wait(&args.path, d)?,
+        None => open_log(&args.path, "tail")?,
+    };
     let schema = r.schema();
     let mut out = Out::new();
     if !args.follow {

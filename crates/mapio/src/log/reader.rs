@@ -439,6 +439,51 @@ impl LogReader {
         }
     }
 
+    /// Opens a log for reading, waiting up to `timeout` for it to exist
+    /// and for its creator to write its header: for a reader started
+    /// beside (or before) the writer, which would otherwise see
+    /// `NotFound`, or [`Error::Locked`] while the log is being created.
+    /// Every other error is returned at once; so are those two once
+    /// `timeout` has passed.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mapio::log::{Entry, Log, LogReader};
+    /// # let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("run.log");
+    /// let p = path.clone();
+    /// let writer = std::thread::spawn(move || -> mapio::Result<()> {
+    ///     std::thread::sleep(Duration::from_millis(20));
+    ///     let log = Log::create(&p)?;
+    ///     log.append(&Entry::new().key(1), b"hello")?;
+    ///     log.close()?;
+    ///     Ok(())
+    /// });
+    /// let reader = LogReader::open_wait(&path, Duration::from_secs(10))?;
+    /// writer.join().unwrap()?;
+    /// # let _ = reader;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open_wait(path: impl AsRef<Path>, timeout: Duration) -> Result<LogReader> {
+        let path = path.as_ref();
+        let deadline = Instant::now() + timeout;
+        let mut pause = Duration::from_micros(500);
+        loop {
+            let r = Self::open(path);
+            let again = match &r {
+                Err(Error::Locked { .. }) => true,
+                Err(Error::Io { source, .. }) => source.kind() == std::io::ErrorKind::NotFound,
+                _ => false,
+            };
+            let now = Instant::now();
+            if !again || now >= deadline {
+                return r;
+            }
+            std::thread::sleep(pause.min(deadline - now));
+            pause = (pause * 2).min(Duration::from_millis(50));
+        }
+    }
+
     /// Whether `path` is shorter than a header, holds only zeros, and was
     /// modified within [`CREATING_GRACE`]: a log a creator may be setting up.
     fn just_created_and_empty(path: &Path) -> bool {

@@ -822,3 +822,50 @@ fn resume_at_a_synced_offset_discards_what_followed() {
         assert_eq!(h[2].prev_offset(), Some(h[1].offset));
     }
 }
+
+/// `open_wait` waits for a log to be created (NotFound, then Locked while
+/// its creator writes the header) and opens it; it gives up with the last
+/// error after its timeout, and returns other errors at once.
+#[test]
+fn open_wait_waits_for_the_log_to_be_created() {
+    use std::time::{Duration, Instant};
+    let (_d, p) = tmp();
+    let e = LogReader::open_wait(&p, Duration::from_millis(30)).unwrap_err();
+    assert!(
+        matches!(&e, crate::Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound),
+        "{e}"
+    );
+    let q = p.clone();
+    let writer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        // The creator holds the file, header not yet written, a while.
+        let m = crate::map::MappedFile::options()
+            .mode(crate::map::Mode::Create)
+            .open_shared_exclusive(&q)
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        // Freshly touched: a reader that comes between this handle's
+        // going and the creator's lock sees a young empty file and waits.
+        std::fs::File::options()
+            .write(true)
+            .open(&q)
+            .unwrap()
+            .set_modified(std::time::SystemTime::now())
+            .unwrap();
+        drop(m);
+        let log = small().create(&q).unwrap();
+        log.append(&Entry::new().key(3), b"abc").unwrap();
+        log.close().unwrap();
+    });
+    let r = LogReader::open_wait(&p, Duration::from_secs(20)).unwrap();
+    writer.join().unwrap();
+    assert!(r.records().count() <= 1);
+    drop(r);
+    assert_eq!(LogReader::open(&p).unwrap().records().count(), 1);
+    // Not a log: at once, however long the timeout.
+    std::fs::write(&p, vec![7u8; 8192]).unwrap();
+    let t = Instant::now();
+    let e = LogReader::open_wait(&p, Duration::from_secs(20)).unwrap_err();
+    assert!(matches!(e, crate::Error::Corrupt { .. }), "{e}");
+    assert!(t.elapsed() < Duration::from_secs(5));
+}
