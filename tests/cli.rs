@@ -1936,3 +1936,37 @@ fn tail_follow_waits_for_a_log_not_yet_created() {
     std::fs::remove_file(&path).unwrap();
     run(&["tail", "-f", p(&path)]).fails(6);
 }
+
+/// Queries over a damaged log step over the damaged record (it cannot be
+/// trusted) and say so on stderr, whether they scan or use an index built
+/// over the damage; an intact log gets no such note.
+#[test]
+fn queries_over_a_damaged_log_say_records_are_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.log");
+    write_log(&path, 5, 10);
+    let quiet = run(&["history", p(&path), "--key", "2"]).ok();
+    assert_eq!(quiet.stderr, "");
+    let (off, _) = middle_record(&path);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[off as usize + 40] ^= 0x55; // a payload byte: the CRC fails
+    std::fs::write(&path, &bytes).unwrap();
+    let out = dir.path().join("out");
+    for indexed in [false, true] {
+        if indexed {
+            run(&["index", p(&path)]).ok();
+        }
+        for args in [
+            vec!["at", p(&path), "--time", "4"],
+            vec!["history", p(&path), "--key", "2"],
+            vec!["export", p(&path), "--out", p(&out)],
+        ] {
+            let r = run(&args).ok();
+            assert!(
+                r.stderr.contains("is damaged") && r.stderr.contains("verify"),
+                "{args:?} (indexed: {indexed}): {}",
+                r.stderr
+            );
+        }
+    }
+}

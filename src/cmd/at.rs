@@ -70,6 +70,7 @@ pub fn run(args: Args) -> Outcome {
         }
     }
     out.flush()?;
+    super::set::note_damage(&set);
     if state.is_empty() && !args.json {
         // An empty stdout alone does not say whether T was outside the
         // log's times: say so on stderr.

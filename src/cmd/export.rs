@@ -110,6 +110,7 @@ pub fn run(args: Args) -> Outcome {
         }
     }
     out.flush()?;
+    super::set::note_damage(&set);
     Ok(Exit::Ok)
 }
 

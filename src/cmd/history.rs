@@ -49,6 +49,7 @@ pub fn run(args: Args) -> Outcome {
         }
     }
     out.flush()?;
+    super::set::note_damage(&set);
     if history.is_empty() && !args.json {
         // An empty stdout alone does not say whether the key exists.
         let whose = if files.len() > 1 { "logs" } else { "log" };

@@ -77,6 +77,21 @@ impl SetArgs {
     }
 }
 
+/// After a query: a note for each log whose records, as the query (or
+/// its index) met them, stepped over damage. The answer may leave out
+/// what was in the damaged ranges, and nothing else would say so.
+pub fn note_damage(set: &LogSet) {
+    for (i, path) in set.files().iter().enumerate() {
+        if set.damage_seen(i) {
+            eprintln!(
+                "mapio: note: {} is damaged: records in its damaged ranges cannot be read, \
+                 and this answer may lack some (`mapio verify` lists the ranges)",
+                path.display()
+            );
+        }
+    }
+}
+
 /// `--interpolate none|linear`.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Interp {

@@ -222,6 +222,9 @@ struct Fields {
     /// Every distinct time of the log is a checkpoint (none were dropped
     /// to keep the index small).
     complete: bool,
+    /// The scans that built the index stepped over damage in what it
+    /// covers: records there are missing from it (and from the log).
+    damaged: bool,
 }
 
 fn u64_at(bytes: &[u8], at: usize) -> u64 {
@@ -333,6 +336,7 @@ impl Index {
             min_time: f64::NAN,
             max_time: f64::NAN,
             complete: true,
+            damaged: false,
         };
         Index::assemble(fields, &[], &[0], &[], &[], &[]).extend(reader, progress)
     }
@@ -371,6 +375,13 @@ impl Index {
         if let Some(p) = progress.as_mut() {
             p(covered, covered);
         }
+        // Damage the scan stepped over inside what the index covers (a
+        // torn range after the last record is scanned again next time).
+        let damaged = self.fields.damaged
+            || records
+                .gaps()
+                .iter()
+                .any(|d| !d.is_hole() && d.to <= covered);
         // Per-key lists: old lists, then the new offsets (all larger). A
         // sort of (key, offset, time) triples groups them without a hash
         // map (NaN: no time).
@@ -454,6 +465,7 @@ impl Index {
             min_time,
             max_time,
             complete: self.fields.complete && complete,
+            damaged,
         };
         Ok(Index::assemble(
             fields,
@@ -500,7 +512,10 @@ impl Index {
             put(N_CPS, checkpoints.len() as u64);
             put(MIN_TIME, fields.min_time.to_bits());
             put(MAX_TIME, fields.max_time.to_bits());
-            put(FLAGS, u64::from(fields.complete));
+            put(
+                FLAGS,
+                u64::from(fields.complete) | (u64::from(fields.damaged) << 1),
+            );
             put(WIDTH, layout.width() as u64);
             put(N_UNORDERED, unordered.len() as u64);
             for (n, &k) in keys.iter().enumerate() {
@@ -538,6 +553,13 @@ impl Index {
             fields,
             checkpoints: checkpoints.to_vec(),
         }
+    }
+
+    /// Whether the scans that built the index stepped over damage in what
+    /// it covers (records there are missing from the index, and from the
+    /// answers of queries; `mapio verify` says where).
+    pub fn damaged(&self) -> bool {
+        self.fields.damaged
     }
 
     /// Every record that starts below this offset is indexed.
@@ -722,6 +744,7 @@ impl Index {
             min_time: f64::from_bits(u64_at(bytes, MIN_TIME)),
             max_time: f64::from_bits(u64_at(bytes, MAX_TIME)),
             complete: u64_at(bytes, FLAGS) & 1 == 1,
+            damaged: u64_at(bytes, FLAGS) & 2 == 2,
         };
         let checkpoints = (0..layout.n_cps)
             .map(|n| {
@@ -1095,6 +1118,7 @@ mod tests {
             min_time: 0.0,
             max_time: 1.0,
             complete: true,
+            damaged: false,
         };
         let entries = [HEADER_LEN / 8, big / 8, 2 * HEADER_LEN / 8];
         let idx = Index::assemble(fields, &[5, 9], &[0, 2, 3], &entries, &[], &[]);
@@ -1134,6 +1158,7 @@ mod tests {
             min_time: f64::NAN,
             max_time: f64::NAN,
             complete: true,
+            damaged: false,
         };
         // Entries are offsets / 8: the first record starts at `b`.
         let b = HEADER_LEN / 8;

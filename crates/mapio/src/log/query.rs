@@ -1105,6 +1105,15 @@ impl LogSet {
         Ok(())
     }
 
+    /// Whether file `file`'s records met so far stepped over damage: its
+    /// index says its scan did, or a query's (or this set's index build's)
+    /// scan did. Records in damaged ranges are missing from answers;
+    /// [`LogReader::scan`] says where.
+    pub fn damage_seen(&self, file: usize) -> bool {
+        let m = &self.members[file];
+        m.index.as_ref().is_some_and(Index::damaged) || m.reader.damage_seen()
+    }
+
     /// Every record of `key` across the set, in time order (file order
     /// for equal times and records without a time). A step written twice
     /// (a run restarted from a checkpoint) is listed twice; the later one

@@ -55,6 +55,14 @@ pub struct Damage {
     pub why: String,
 }
 
+impl Damage {
+    /// Whether the range holds zeros a writer reserved and never wrote (a
+    /// writer killed mid-record): a hole, not damage.
+    pub fn is_hole(&self) -> bool {
+        self.why == "hole"
+    }
+}
+
 /// What a scan of a whole log found (`mapio verify`, `mapio info`).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ScanReport {
@@ -230,7 +238,7 @@ pub(crate) fn scan_memory<M: Memory + ?Sized>(
             }
             Step::Gap(d) => {
                 let to = d.to;
-                if d.why == "hole" {
+                if d.is_hole() {
                     r.holes.push(d);
                 } else {
                     r.damaged.push(d);
@@ -406,6 +414,8 @@ pub struct LogReader {
     map: SharedMap,
     header: Header,
     path: PathBuf,
+    /// A read through this reader stepped over damage (not a hole).
+    damage_seen: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for LogReader {
@@ -559,6 +569,7 @@ impl LogReader {
             map,
             header,
             path: path.to_path_buf(),
+            damage_seen: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -723,6 +734,7 @@ impl LogReader {
             limit,
             buf: Vec::new(),
             budget: core::resync_budget(limit),
+            gaps: Vec::new(),
         }
     }
 
@@ -755,10 +767,31 @@ impl LogReader {
                     }
                 }
                 Step::Other(off, _, len) => pos = off + len,
-                Step::Gap(d) => pos = d.to,
+                Step::Gap(d) => {
+                    self.saw_gap(&d);
+                    pos = d.to;
+                }
                 Step::Pending | Step::Eof => return,
             }
         }
+    }
+
+    /// Notes a gap a read stepped over: damage (not a hole a crashed
+    /// writer left) is remembered for [`damage_seen`](Self::damage_seen).
+    fn saw_gap(&self, d: &Damage) {
+        if !d.is_hole() {
+            self.damage_seen
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// Whether a read through this reader (records, a query's scan, an
+    /// index build) stepped over damage: bytes that are neither records
+    /// nor zeros, so records there are missing from what it returned.
+    /// Holes a crashed writer left are not damage. [`scan`](Self::scan)
+    /// says where.
+    pub fn damage_seen(&self) -> bool {
+        self.damage_seen.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Scans the whole log and reports records, holes and damage.
@@ -869,6 +902,7 @@ pub struct Records<'a> {
     limit: u64,
     buf: Vec<u8>,
     budget: u64,
+    gaps: Vec<Damage>,
 }
 
 impl std::fmt::Debug for Records<'_> {
@@ -886,6 +920,12 @@ impl Records<'_> {
     /// Offset where the next record would start.
     pub fn position(&self) -> u64 {
         self.pos
+    }
+
+    /// The ranges stepped over so far: holes a crashed writer left, or
+    /// damage (see [`Damage::is_hole`]). Never returned as records.
+    pub fn gaps(&self) -> &[Damage] {
+        &self.gaps
     }
 }
 
@@ -908,7 +948,11 @@ impl Iterator for Records<'_> {
                     return Some(Record::from_found(off, &f, std::mem::take(&mut self.buf)));
                 }
                 Step::Other(off, _, len) => self.pos = off + len,
-                Step::Gap(d) => self.pos = d.to,
+                Step::Gap(d) => {
+                    self.reader.saw_gap(&d);
+                    self.pos = d.to;
+                    self.gaps.push(d);
+                }
                 Step::Pending | Step::Eof => return None,
             }
         }

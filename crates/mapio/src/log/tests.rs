@@ -869,3 +869,31 @@ fn open_wait_waits_for_the_log_to_be_created() {
     assert!(matches!(e, crate::Error::Corrupt { .. }), "{e}");
     assert!(t.elapsed() < Duration::from_secs(5));
 }
+
+/// `Records::gaps` lists what a read stepped over, and the reader
+/// remembers damage (not holes) for queries to report.
+#[test]
+fn records_report_the_damage_they_step_over() {
+    let (_d, p) = tmp();
+    let log = small().create(&p).unwrap();
+    let mut offs = Vec::new();
+    for i in 0..10u64 {
+        offs.push(log.append(&Entry::new().key(i), &[i as u8; 24]).unwrap());
+    }
+    log.close().unwrap();
+    let r = LogReader::open(&p).unwrap();
+    let mut it = r.records();
+    assert_eq!(it.by_ref().count(), 10);
+    assert!(it.gaps().is_empty() && !r.damage_seen());
+    drop(r);
+    let mut bytes = std::fs::read(&p).unwrap();
+    bytes[offs[4] as usize + 30] ^= 1;
+    std::fs::write(&p, &bytes).unwrap();
+    let r = LogReader::open(&p).unwrap();
+    let mut it = r.records();
+    assert_eq!(it.by_ref().count(), 9);
+    assert_eq!(it.gaps().len(), 1);
+    assert!(!it.gaps()[0].is_hole());
+    assert_eq!(it.gaps()[0].from, offs[4]);
+    assert!(r.damage_seen());
+}
