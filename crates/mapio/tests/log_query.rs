@@ -925,6 +925,15 @@ fn payloads_hold_every_field_or_none_and_export_says_which() {
     assert_eq!((s.rows, s.rows_without_values), (1, 0));
 }
 
+/// The log at `p` opened twice: to be scanned (`true`), and with an index
+/// built over it (`false`).
+fn scanned_and_indexed(p: &Path) -> [(bool, LogSet); 2] {
+    let scanned = LogSet::open(p, &SetOptions::new().no_index(true)).unwrap();
+    let mut indexed = LogSet::open(p, &SetOptions::new()).unwrap();
+    indexed.build_indexes(None).unwrap();
+    [(true, scanned), (false, indexed)]
+}
+
 /// A particle deleted after `t` (a DELETE with an empty payload, as the
 /// docs suggest) has nothing to interpolate towards: its entry keeps its
 /// record's values, so it must not say "interpolated", and the export's
@@ -944,11 +953,7 @@ fn linear_state_before_an_empty_delete_is_not_interpolated() {
     log.append(&Entry::new().key(2).time(1.0), &payload(3.0, 4.0, 2))
         .unwrap();
     log.close().unwrap();
-    for no_index in [true, false] {
-        let mut set = LogSet::open(&p, &SetOptions::new().no_index(no_index)).unwrap();
-        if !no_index {
-            set.build_indexes(None).unwrap();
-        }
+    for (no_index, set) in scanned_and_indexed(&p) {
         let state = set.state_at(0.5, Interpolation::Linear).unwrap();
         let got: Vec<(u64, bool, Vec<u8>)> = state
             .iter()
@@ -1060,11 +1065,7 @@ fn interpolation_goes_towards_the_record_a_restart_wrote_again() {
     log.append(&Entry::new().key(2).time(2.0), &x(40.0))
         .unwrap();
     log.close().unwrap();
-    for no_index in [true, false] {
-        let mut set = LogSet::open(&p, &SetOptions::new().no_index(no_index)).unwrap();
-        if !no_index {
-            set.build_indexes(None).unwrap();
-        }
+    for (no_index, set) in scanned_and_indexed(&p) {
         let xs = |t: f64, i: Interpolation| -> Vec<(u64, f64, bool)> {
             set.state_at(t, i)
                 .unwrap()
