@@ -60,6 +60,7 @@ fn quick_json_run_has_every_workload_and_contender() {
             "log_append_64B_1t",
             &[
                 "mapio",
+                "mapio_plain",
                 "mutex_bufwriter",
                 "raw_swift",
                 "limit_memcpy",
@@ -68,15 +69,15 @@ fn quick_json_run_has_every_workload_and_contender() {
         ),
         (
             "log_append_64B_2t",
-            &["mapio", "mutex_bufwriter", "raw_swift"],
+            &["mapio", "mapio_plain", "mutex_bufwriter", "raw_swift"],
         ),
         (
             "log_append_1KiB_1t",
-            &["mapio", "mutex_bufwriter", "raw_swift"],
+            &["mapio", "mapio_plain", "mutex_bufwriter", "raw_swift"],
         ),
         (
             "log_append_1KiB_2t",
-            &["mapio", "mutex_bufwriter", "raw_swift"],
+            &["mapio", "mapio_plain", "mutex_bufwriter", "raw_swift"],
         ),
         ("latency", &["mapio", "unix_socket", "pipe"]),
         ("log_query", &["mapio", "scan"]),

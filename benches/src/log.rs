@@ -17,6 +17,7 @@
 //! | name | append | end |
 //! |---|---|---|
 //! | `mapio` | [`mapio::log::Log::append`] with key `t`, time `i` (default options) | `sync()`, `close()` |
+//! | `mapio_plain` | [`mapio::log::Log::append`] without key or time: the raw recipe's information, a 16-byte record header instead of 40 | `sync()`, `close()` |
 //! | `mutex_bufwriter` | CRC32C and framing outside the lock, then `Mutex<BufWriter<File>>` (1 MiB) | `flush`, `fdatasync` |
 //! | `raw_swift` | `fetch_add` on an `AtomicU64` tail, `memcpy` of (len, payload) into a file `fallocate`d and mapped up front; no checksum | `msync(MS_SYNC)`, `munmap` |
 //! | `limit_memcpy` | the raw recipe's bytes copied RAM to RAM (prefaulted buffer), one thread | none |
@@ -185,6 +186,10 @@ pub struct LogRun {
 pub enum LogContender {
     /// `mapio::log::Log::append`.
     Mapio,
+    /// `mapio::log::Log::append` of records without key or time: the
+    /// same information as the raw recipe's records (the thread and the
+    /// sequence number are in the payload), a 16-byte record header.
+    MapioPlain,
     /// `Mutex<BufWriter<File>>` with the same framing and CRC32C.
     MutexBufWriter,
     /// The raw SWIFT-style recipe by hand.
@@ -197,19 +202,21 @@ pub enum LogContender {
 
 impl LogContender {
     /// Every contender, mapio first, then the alternatives, then the limits.
-    pub const ALL: [LogContender; 5] = [
+    pub const ALL: [LogContender; 6] = [
         LogContender::Mapio,
+        LogContender::MapioPlain,
         LogContender::MutexBufWriter,
         LogContender::RawSwift,
         LogContender::LimitMemcpy,
         LogContender::LimitMappedCopy,
     ];
 
-    /// `mapio`, `mutex_bufwriter`, `raw_swift`, `limit_memcpy` or
-    /// `limit_mapped_copy`.
+    /// `mapio`, `mapio_plain`, `mutex_bufwriter`, `raw_swift`,
+    /// `limit_memcpy` or `limit_mapped_copy`.
     pub fn name(self) -> &'static str {
         match self {
             LogContender::Mapio => "mapio",
+            LogContender::MapioPlain => "mapio_plain",
             LogContender::MutexBufWriter => "mutex_bufwriter",
             LogContender::RawSwift => "raw_swift",
             LogContender::LimitMemcpy => "limit_memcpy",
@@ -221,6 +228,9 @@ impl LogContender {
     pub fn description(self) -> &'static str {
         match self {
             LogContender::Mapio => "mapio Log::append (key, time, CRC32C), sync + close",
+            LogContender::MapioPlain => {
+                "mapio Log::append without key or time (the raw recipe's information), sync + close"
+            }
             LogContender::MutexBufWriter => {
                 "Mutex<BufWriter<File>> 1 MiB, same framing + CRC32C, flush + fdatasync"
             }
@@ -248,6 +258,7 @@ impl LogContender {
 pub fn run_log_append(c: LogContender, path: &Path, spec: &LogSpec) -> io::Result<LogRun> {
     match c {
         LogContender::Mapio => log_mapio(path, spec),
+        LogContender::MapioPlain => log_mapio_plain(path, spec),
         LogContender::MutexBufWriter => log_mutex_bufwriter(path, spec),
         LogContender::RawSwift => crate::raw::log_raw_swift(path, spec),
         LogContender::LimitMemcpy => limit_memcpy(spec),
@@ -310,8 +321,14 @@ pub fn log_mapio(path: &Path, spec: &LogSpec) -> io::Result<LogRun> {
     })
 }
 
-/// The checksum of a mapio log's records.
+/// The checksum of a mapio log's records (with key `t` and time `i`).
 pub fn checksum_mapio_log(path: &Path) -> io::Result<u64> {
+    checksum_mapio(path, true)
+}
+
+/// The checksum of a mapio log's records, keyed (key `t`, time `i`) or
+/// plain (neither).
+fn checksum_mapio(path: &Path, keyed: bool) -> io::Result<u64> {
     let reader = LogReader::open(path)?;
     let mut sum = 0u64;
     for r in reader.records() {
@@ -321,11 +338,42 @@ pub fn checksum_mapio_log(path: &Path) -> io::Result<u64> {
             continue;
         }
         let (t, i) = payload_ids(&r.payload);
-        if r.key != Some(t) || r.time != Some(i as f64) {
+        let want = if keyed {
+            (Some(t), Some(i as f64))
+        } else {
+            (None, None)
+        };
+        if (r.key, r.time) != want {
             sum = sum.wrapping_add(MISMATCH);
         }
     }
     Ok(sum)
+}
+
+/// mapio with records that carry neither key nor time: what the raw
+/// recipe stores (a length and the payload, which holds the thread and the
+/// sequence number), with mapio's framing, CRC32C and commit protocol.
+pub fn log_mapio_plain(path: &Path, spec: &LogSpec) -> io::Result<LogRun> {
+    let start = Instant::now();
+    let log = Log::create(path)?;
+    let a = Instant::now();
+    on_threads(spec.threads, |t| {
+        let mut p = payload_template(t, spec.payload);
+        for i in 0..spec.count(t) {
+            set_seq(&mut p, i);
+            log.append(&Entry::new(), &p)?;
+        }
+        Ok(())
+    })?;
+    let appends = a.elapsed();
+    log.sync()?;
+    log.close()?;
+    let total = start.elapsed();
+    Ok(LogRun {
+        total,
+        appends,
+        checksum: checksum_mapio(path, false)?,
+    })
 }
 
 /// Bytes before the payload in the `mutex_bufwriter` framing: record

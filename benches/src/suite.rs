@@ -6,7 +6,7 @@
 //! | `array_write` | mapio, raw_recipe, std_bufwriter, memmap2, (numpy) |
 //! | `array_seq_sum` | mapio, std_read, pread, memmap2, (numpy) |
 //! | `array_random_4k` | mapio, pread, memmap2, (numpy) |
-//! | `log_append_{64B,1KiB}_{1,N}t` | mapio, mutex_bufwriter, raw_swift; limits limit_memcpy, limit_mapped_copy |
+//! | `log_append_{64B,1KiB}_{1,N}t` | mapio, mapio_plain, mutex_bufwriter, raw_swift; limits limit_memcpy, limit_mapped_copy |
 //! | `latency` | mapio, unix_socket, pipe |
 
 use std::io;
