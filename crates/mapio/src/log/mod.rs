@@ -66,7 +66,8 @@ pub fn recover(path: impl AsRef<Path>, recovery: Recovery) -> Result<ScanReport>
 /// the log to itself ([`Error::Locked`](crate::Error::Locked) while a
 /// reader or writer is attached). Returns the new size, or `None` if there
 /// was nothing to trim, or the log was not closed cleanly (see
-/// [`recover`]).
+/// [`recover`]), or anything but zeros follows the end record its header
+/// names (a stale or crafted header: `trim` cuts off only zeros).
 pub fn trim(path: impl AsRef<Path>) -> Result<Option<u64>> {
     writer::trim_closed(path.as_ref())
 }

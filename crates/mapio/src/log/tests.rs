@@ -897,3 +897,32 @@ fn records_report_the_damage_they_step_over() {
     assert_eq!(it.gaps()[0].from, offs[4]);
     assert!(r.damage_seen());
 }
+
+/// The header's `tail` is a hint outside the checksum (FORMAT.md 1.1):
+/// a stale or crafted one that points at an earlier session's end record
+/// must never make `trim` cut off the records after it.
+#[test]
+fn trim_never_cuts_records_off_at_a_stale_tail() {
+    let (_d, p) = tmp();
+    let log = small().create(&p).unwrap();
+    log.append(&Entry::new().key(1).time(0.0), b"first session")
+        .unwrap();
+    let first_end = log.close().unwrap();
+    let log = small().open(&p).unwrap();
+    for i in 0..10u64 {
+        log.append(&Entry::new().key(2).time(i as f64), b"second session")
+            .unwrap();
+    }
+    let reader = LogReader::open(&p).unwrap();
+    log.close().unwrap();
+    drop(reader);
+    // The tail word (bytes 256..264) says the log ends at the first
+    // session's end record, as a stale (or hostile) header would.
+    let f = std::fs::OpenOptions::new().write(true).open(&p).unwrap();
+    use std::os::unix::fs::FileExt;
+    f.write_all_at(&first_end.to_le_bytes(), 256).unwrap();
+    drop(f);
+    let _ = trim(&p).unwrap();
+    let r = LogReader::open(&p).unwrap();
+    assert_eq!(r.records().count(), 11, "trim cut records off");
+}

@@ -697,6 +697,17 @@ pub(crate) fn trim_closed(path: &Path) -> Result<Option<u64>> {
     if !closed || !ends_there || size <= end {
         return Ok(None);
     }
+    // `tail` and `state` are hints outside the checksum (stale after a
+    // crash of the machine, or crafted): truncate only zeros, never a
+    // record a stale tail does not know of.
+    let only_zeros_after = size % 8 == 0
+        && words.len() as u64 * 8 >= size
+        && words[(end / 8) as usize..(size / 8) as usize]
+            .iter()
+            .all(|w| w.load(Ordering::Relaxed) == 0);
+    if !only_zeros_after {
+        return Ok(None);
+    }
     map.truncate(end)?;
     map.sync_data()?;
     Ok(Some(end))
