@@ -476,7 +476,9 @@ impl LogReader {
     /// ```
     pub fn open_wait(path: impl AsRef<Path>, timeout: Duration) -> Result<LogReader> {
         let path = path.as_ref();
-        let deadline = Instant::now() + timeout;
+        // A timeout too long to add to the clock (`Duration::MAX`) is
+        // no deadline at all.
+        let deadline = Instant::now().checked_add(timeout);
         let mut pause = Duration::from_micros(500);
         loop {
             let r = Self::open(path);
@@ -486,10 +488,11 @@ impl LogReader {
                 _ => false,
             };
             let now = Instant::now();
-            if !again || now >= deadline {
+            if !again || deadline.is_some_and(|d| now >= d) {
                 return r;
             }
-            std::thread::sleep(pause.min(deadline - now));
+            let left = deadline.map_or(Duration::MAX, |d| d - now);
+            std::thread::sleep(pause.min(left));
             pause = (pause * 2).min(Duration::from_millis(50));
         }
     }

@@ -926,3 +926,12 @@ fn trim_never_cuts_records_off_at_a_stale_tail() {
     let r = LogReader::open(&p).unwrap();
     assert_eq!(r.records().count(), 11, "trim cut records off");
 }
+
+/// "Wait as long as it takes" is a natural timeout to pass: it must not
+/// panic (an `Instant` overflow).
+#[test]
+fn open_wait_takes_a_timeout_of_any_length() {
+    let (_d, p) = tmp();
+    small().create(&p).unwrap().close().unwrap();
+    LogReader::open_wait(&p, std::time::Duration::MAX).unwrap();
+}
