@@ -1418,6 +1418,9 @@ impl LogSet {
             // open `r+`, holding its exclusive lock) is not replaced: its
             // writes would go on into a file no name leads to. Readers
             // (shared locks, or none, as NumPy) are no reason to wait.
+            // The probes keep their shared locks until the renames are
+            // done: no writer can take a column file in between.
+            let mut held = Vec::with_capacity(created.len());
             for (path, _) in &created {
                 // Nothing replaces a directory: say so before any rename.
                 if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
@@ -1435,8 +1438,10 @@ impl LogSet {
                     .len(0)
                     .nofollow(true)
                     .open(path);
-                if let Err(e @ Error::Locked { .. }) = probe {
-                    return Err(e);
+                match probe {
+                    Err(e @ Error::Locked { .. }) => return Err(e),
+                    Ok(m) => held.push(m),
+                    Err(_) => {} // not there yet, or not a file a map opens
                 }
             }
             let mut failed = None;
@@ -1448,6 +1453,7 @@ impl LogSet {
                 }
                 renamed += 1;
             }
+            drop(held);
             // Those renamed stay (complete columns of this export); the
             // temporaries of the others are removed below.
             created.drain(..renamed);
