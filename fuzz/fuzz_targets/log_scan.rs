@@ -1,7 +1,8 @@
 //! A whole log file through every reading path: `LogReader::open`,
 //! `records()`, `read_at`, history chains, `follow`, `scan()`,
 //! `mapio::log::verify`, then recovery of a copy (`mapio::log::recover`,
-//! or the same with a small allocation step) and appending to it again.
+//! or the same with a small allocation step) and appending to it again,
+//! then `mapio::log::trim` and `LogOptions::resume_at` on copies.
 //!
 //! The file is a valid header page (`Header::new(..).encode()`, with the
 //! mutable counters optionally taken from the input) followed by a record
@@ -23,7 +24,9 @@
 //! `records` agree; recovery succeeds on any file with a valid header,
 //! keeps exactly the records a reader saw (or the prefix before the first
 //! damage with `StopAtDamage`), leaves a clean, intact log, and the log
-//! can be appended to again.
+//! can be appended to again; `trim` never changes a record (whatever the
+//! header's counters say); a resume either is refused and changes nothing,
+//! or keeps exactly the records before its offset.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -206,6 +209,50 @@ fn recover_copy(file: &[u8], mode: u8, recs: &[Record], before: &ScanReport) {
     assert_eq!((last.offset, &last.payload), (off, &payload));
 }
 
+/// `trim` and `resume_at` on copies: `trim` never changes a record (the
+/// header's counters are hints; a crafted `tail` must not make it cut
+/// records off); a resume either fails and changes nothing, or keeps
+/// exactly the records before its offset.
+fn trim_and_resume_copies(file: &[u8], recs: &[Record], pick: u64) {
+    let path = write_file("trim.log", file);
+    let _ = mapio::log::trim(&path);
+    let reader = LogReader::open(&path).expect("open after trim");
+    let after: Vec<Record> = reader.records().collect();
+    drop(reader);
+    assert_eq!(after.len(), recs.len(), "trim lost or invented records");
+    for (a, b) in after.iter().zip(recs) {
+        assert!(same(a, b), "trim changed a record");
+    }
+
+    let path = write_file("resume.log", file);
+    // A record's start or end (usually a valid offset), or any offset.
+    let at = match (pick % 3, recs.get((pick / 3) as usize % recs.len().max(1))) {
+        (0, Some(r)) => r.offset,
+        (1, Some(r)) => r.next_offset(),
+        _ => pick % (file.len() as u64 + 64),
+    };
+    let opts = LogOptions::new()
+        .resume_at(at)
+        .background_allocation(false)
+        .step(4096);
+    match opts.open(&path) {
+        Ok(log) => {
+            log.close().expect("close after resume");
+            let reader = LogReader::open(&path).expect("open after resume");
+            let kept: Vec<&Record> = recs.iter().filter(|r| r.offset < at).collect();
+            let got: Vec<Record> = reader.records().collect();
+            assert_eq!(got.len(), kept.len(), "resume at {at} kept the wrong records");
+            for (a, b) in got.iter().zip(&kept) {
+                assert!(same(a, b), "resume changed a record");
+            }
+        }
+        Err(_) => {
+            let now = std::fs::read(&path).expect("read after a refused resume");
+            assert!(now == file, "a refused resume changed the file");
+        }
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let mut c = Cursor::new(data);
     let mode = c.u8();
@@ -271,4 +318,10 @@ fuzz_target!(|data: &[u8]| {
         "verify differs from scan"
     );
     recover_copy(&file, mode, &recs, &report);
+    let pick = data
+        .iter()
+        .rev()
+        .take(8)
+        .fold(0u64, |a, &b| (a << 8) | u64::from(b));
+    trim_and_resume_copies(&file, &recs, pick);
 });
