@@ -1083,3 +1083,27 @@ fn interpolation_goes_towards_the_record_a_restart_wrote_again() {
         assert_eq!(lin(1.5), [(1, 30.0, true), (2, 35.0, true)], "{no_index}");
     }
 }
+
+/// At a record's own time there is nothing to interpolate: the entry is
+/// the record, as it is (a weight of 0 times the step to an infinite value
+/// made it NaN, and the entry said "interpolated").
+#[test]
+fn linear_state_at_a_records_own_time_is_that_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("own.log");
+    let log = LogOptions::new().schema(schema()).create(&p).unwrap();
+    log.append(&Entry::new().key(1).time(1.0), &payload(1.0, 2.0, 1))
+        .unwrap();
+    log.append(
+        &Entry::new().key(1).time(2.0),
+        &payload(f64::INFINITY, f64::NAN, 1),
+    )
+    .unwrap();
+    log.close().unwrap();
+    for (no_index, set) in scanned_and_indexed(&p) {
+        let state = set.state_at(1.0, Interpolation::Linear).unwrap();
+        let (e, got) = state.iter().next().unwrap();
+        assert!(!e.interpolated, "{no_index}");
+        assert_eq!(got, payload(1.0, 2.0, 1), "{no_index}");
+    }
+}

@@ -61,7 +61,9 @@ fn append(log: &Log, n: usize, keys: u64, seq: &mut u64, model: &mut Vec<Rec>) {
     for _ in 0..n {
         let key = *seq % keys;
         let len = 8 + (*seq as usize * 11) % 41;
-        let payload: Vec<u8> = (0..len).map(|i| (*seq as u8).wrapping_add(i as u8)).collect();
+        let payload: Vec<u8> = (0..len)
+            .map(|i| (*seq as u8).wrapping_add(i as u8))
+            .collect();
         let time = *seq as f64;
         let offset = log
             .append(&Entry::new().key(key).time(time), &payload)
@@ -111,7 +113,12 @@ fn read(path: &Path) -> Vec<Rec> {
     let mut last = std::collections::HashMap::new();
     for x in r.records() {
         let k = x.key.unwrap();
-        assert_eq!(x.prev_offset(), last.get(&k).copied(), "link of {}", x.offset);
+        assert_eq!(
+            x.prev_offset(),
+            last.get(&k).copied(),
+            "link of {}",
+            x.offset
+        );
         last.insert(k, x.offset);
     }
     recs
@@ -155,10 +162,9 @@ fn case(sessions: &[(usize, End)], keys: u64, pick: usize, more: usize) {
 
     // Resume at a record boundary: the start of record `pick` (or the end
     // of the last one), then append `more`.
-    let at = model.get(pick).map_or_else(
-        || model.last().map_or(4096, |r| r.next),
-        |r| r.offset,
-    );
+    let at = model
+        .get(pick)
+        .map_or_else(|| model.last().map_or(4096, |r| r.next), |r| r.offset);
     let log = options().resume_at(at).open(&path).unwrap();
     model.retain(|r| r.offset < at);
     append(&log, more, keys, &mut seq, &mut model);

@@ -1506,7 +1506,9 @@ fn rank(time: Option<f64>, flags: Flags, offset: u64) -> Rank {
 /// DELETE with an empty payload after `a` leaves `a` as it is, and so
 /// does a schema without float fields).
 fn interpolate(schema: &Schema, a: &mut [u8], b: &[u8], ta: f64, tb: f64, t: f64) -> bool {
-    if !(ta.is_finite() && tb.is_finite() && tb > ta) {
+    // At the record's own time there is nothing to interpolate (and a
+    // weight of 0 times an infinite difference would be NaN).
+    if !(ta.is_finite() && tb.is_finite() && tb > ta) || t == ta {
         return false;
     }
     let w = (t - ta) / (tb - ta);
