@@ -483,9 +483,12 @@ impl MappedFile {
     }
 
     /// Faults every page in now, so that later accesses take no page
-    /// faults (`MADV_POPULATE_READ`/`WRITE`).
+    /// faults (`MADV_POPULATE_WRITE` in `r+` and `w+`,
+    /// `MADV_POPULATE_READ` in `r` and `c`: populating a copy-on-write map
+    /// for writing would copy every page into anonymous memory; there the
+    /// first write to a page still takes a fault that copies it).
     pub fn populate(&self) -> Result<()> {
-        let write = self.mode.is_writable();
+        let write = self.mode.writes_file();
         self.core
             .map
             .populate(self.core.delta, self.len, write)

@@ -226,7 +226,7 @@ impl OpenOptions {
         }
         if self.populate {
             core.map
-                .populate(core.delta, len, self.mode.is_writable())
+                .populate(core.delta, len, self.mode.writes_file())
                 .map_err(|e| core.io("madvise(populate)", e))?;
         }
         Ok(())

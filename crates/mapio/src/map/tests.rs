@@ -334,6 +334,50 @@ fn hints_and_populate() {
     f.flush_async_range(0, 1 << 20).unwrap();
 }
 
+/// The `Anonymous:` kilobytes of the mapping that starts at `addr`
+/// (`/proc/self/smaps`): memory private to this process, not the file's.
+fn anonymous_kib_of_mapping_at(addr: usize) -> u64 {
+    let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+    let mut inside = false;
+    for line in smaps.lines() {
+        if let Some((range, _)) = line.split_once(' ')
+            && let Some((start, _)) = range.split_once('-')
+            && let Ok(start) = usize::from_str_radix(start, 16)
+        {
+            inside = start == addr;
+            continue;
+        }
+        if inside && let Some(rest) = line.strip_prefix("Anonymous:") {
+            return rest.trim().trim_end_matches("kB").trim().parse().unwrap();
+        }
+    }
+    panic!("no mapping at {addr:#x} in /proc/self/smaps");
+}
+
+#[test]
+fn populating_a_copy_on_write_map_copies_nothing() {
+    // MADV_POPULATE_WRITE on a private map copies every page: a map of a
+    // large file in mode `c` would cost its whole size in anonymous memory.
+    let (_d, p) = tmp();
+    std::fs::write(&p, vec![3u8; 4 << 20]).unwrap();
+    let f = MappedFile::open(&p, Mode::CopyOnWrite).unwrap();
+    f.populate().unwrap();
+    assert_eq!(anonymous_kib_of_mapping_at(f.as_ptr() as usize), 0);
+    drop(f);
+    let mut f = MappedFile::options()
+        .mode(Mode::CopyOnWrite)
+        .populate(true)
+        .open(&p)
+        .unwrap();
+    assert_eq!(anonymous_kib_of_mapping_at(f.as_ptr() as usize), 0);
+    // Writes still work, and copy only the page they touch.
+    f.as_mut_slice().unwrap()[5000] = 9;
+    let kib = anonymous_kib_of_mapping_at(f.as_ptr() as usize);
+    assert!(kib <= 2 * page() as u64 / 1024, "{kib} KiB");
+    drop(f);
+    assert!(std::fs::read(&p).unwrap().iter().all(|&b| b == 3));
+}
+
 #[test]
 fn ranges_past_the_end_are_refused() {
     // A flush of bytes that are not mapped must not pass for one that made

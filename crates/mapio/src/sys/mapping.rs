@@ -519,15 +519,18 @@ impl Mapping {
     }
 
     /// Faults the pages of `off..off+len` in now (`MADV_POPULATE_READ`, or
-    /// `MADV_POPULATE_WRITE` with `write` on a writable map), so later
-    /// accesses take no page faults. Falls back to touching every page on
-    /// kernels older than 5.14.
+    /// `MADV_POPULATE_WRITE` with `write` on a shared writable map), so
+    /// later accesses take no page faults. A private (copy-on-write) map
+    /// is always populated for reading: a write fault there copies the
+    /// page, so `MADV_POPULATE_WRITE` would turn the whole range into
+    /// anonymous memory. Falls back to touching every page on kernels
+    /// older than 5.14.
     pub fn populate(&self, off: usize, len: usize, write: bool) -> io::Result<()> {
         use rustix::mm::Advice as A;
         let Some((p, n)) = self.page_range(off, len) else {
             return Ok(());
         };
-        let advice = if write && self.prot != Protection::ReadOnly {
+        let advice = if write && self.prot == Protection::ReadWrite {
             A::LinuxPopulateWrite
         } else {
             A::LinuxPopulateRead
