@@ -163,6 +163,11 @@ struct Core {
     /// This handle created the file and no `fsync` of its directory has
     /// made the new name durable yet: the first successful flush does it.
     dir_pending: std::sync::atomic::AtomicBool,
+    /// The largest file size this handle's own allocations reached (0 if
+    /// they never extended the file). Trimming on close gives back only
+    /// that: a size beyond it was made by someone else (another handle
+    /// under [`ExternalSync`]), whose bytes are not this handle's to cut.
+    extended_to: std::sync::atomic::AtomicU64,
 }
 
 impl Core {
@@ -226,13 +231,20 @@ impl Core {
             )));
         }
         let start = self.map.accessible_len();
-        self.map.grow(end).map_err(|e| {
+        let how = self.map.grow(end).map_err(|e| {
             self.no_space(
                 self.map.file_offset() + start as u64,
                 end.saturating_sub(start) as u64,
                 e,
             )
-        })
+        })?;
+        if end > start {
+            self.extended_to.fetch_max(
+                self.map.file_offset() + end as u64,
+                std::sync::atomic::Ordering::AcqRel,
+            );
+        }
+        Ok(how)
     }
 
     /// Checks that `offset..offset+len` lies inside the caller's `total`
@@ -518,11 +530,14 @@ impl MappedFile {
     }
 
     /// Truncates to `max(original size, offset + len)` if the file is
-    /// longer: space added for growth and not used.
+    /// longer: space this handle added for growth and not used. A file
+    /// grown past what this handle allocated was grown by another handle
+    /// (possible only under [`ExternalSync`]) and is left as it is.
     fn trim(&mut self) -> Result<()> {
         let keep = self.core.original_size.max(self.offset() + self.len as u64);
         let size = self.file_len()?;
-        if size > keep {
+        let ours = *self.core.extended_to.get_mut();
+        if size > keep && size <= ours {
             let end = (keep - self.core.map.file_offset()) as usize;
             let core = &mut self.core;
             core.map

@@ -408,6 +408,11 @@ impl OpenOptions {
             dir_pending: std::sync::atomic::AtomicBool::new(
                 mode == Mode::Create && self.create_new && !self.durable,
             ),
+            extended_to: std::sync::atomic::AtomicU64::new(if mode.writes_file() && end > size {
+                end
+            } else {
+                0
+            }),
         };
         Ok((core, len_usize))
     }

@@ -548,6 +548,44 @@ fn external_sync_allows_plain_sharing() {
 }
 
 #[test]
+#[allow(unsafe_code)] // the opt-in under test is made in an unsafe block
+fn closing_never_cuts_off_what_another_handle_grew() {
+    // Under ExternalSync another handle (another process, say) may grow the
+    // file; a handle that never grew it must not "give back" those bytes on
+    // drop or close: the other's view would then end in SIGBUS.
+    let (_d, p) = tmp();
+    std::fs::write(&p, vec![1u8; 4096]).unwrap();
+    // SAFETY: one thread; the handles' views are used one at a time and the
+    // test checks that nobody shrinks the file under `b`.
+    let token = unsafe { ExternalSync::assume() };
+    for close in [false, true] {
+        let a = MappedFile::options()
+            .mode(Mode::ReadWrite)
+            .external_sync(token)
+            .open(&p)
+            .unwrap();
+        let mut b = MappedFile::options()
+            .mode(Mode::ReadWrite)
+            .reserve(1 << 20)
+            .external_sync(token)
+            .open(&p)
+            .unwrap();
+        let n = b.len() as u64;
+        b.set_len(n + 4096).unwrap();
+        let end = b.len();
+        b.as_mut_slice().unwrap()[end - 1] = 2;
+        if close {
+            a.close().unwrap();
+        } else {
+            drop(a);
+        }
+        assert_eq!(std::fs::metadata(&p).unwrap().len(), n + 4096);
+        assert_eq!(b[end - 1], 2);
+        b.close().unwrap();
+    }
+}
+
+#[test]
 fn a_failed_create_leaves_no_file() {
     let (_d, p) = tmp();
     fault::inject(Op::Fallocate, libc::ENOSPC, 0, 1);
