@@ -457,11 +457,13 @@ impl MappedFile {
     }
 
     /// Like [`flush`](Self::flush) for `len` bytes from `offset` (relative
-    /// to the start of the mapped range). A range reaching past
-    /// [`len`](Self::len) is an [`Error::InvalidArgument`].
+    /// to the start of the mapped range), the name of a file this handle
+    /// created included. A range reaching past [`len`](Self::len) is an
+    /// [`Error::InvalidArgument`].
     pub fn flush_range(&self, offset: usize, len: usize) -> Result<()> {
         self.core.check_range("flush", offset, len, self.len)?;
-        self.core.flush_range(offset, len)
+        self.core.flush_range(offset, len)?;
+        self.core.sync_dir_once()
     }
 
     /// Starts writing the dirty pages back and returns at once

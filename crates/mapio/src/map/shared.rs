@@ -147,12 +147,13 @@ impl SharedMap {
     }
 
     /// `msync(MS_SYNC)` of a range; poisons the map on failure (see
-    /// [`MappedFile::flush`](super::MappedFile::flush)). A range reaching
-    /// past [`len`](Self::len) is an
-    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument).
+    /// [`MappedFile::flush`](super::MappedFile::flush), which says what
+    /// else a first flush does). A range reaching past [`len`](Self::len)
+    /// is an [`Error::InvalidArgument`](crate::Error::InvalidArgument).
     pub fn flush_range(&self, offset: usize, len: usize) -> Result<()> {
         self.core.check_range("flush", offset, len, self.len())?;
-        self.core.flush_range(offset, len)
+        self.core.flush_range(offset, len)?;
+        self.core.sync_dir_once()
     }
 
     /// `msync(MS_SYNC)` of everything mapped (as

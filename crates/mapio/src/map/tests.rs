@@ -672,6 +672,34 @@ fn the_first_flush_of_a_created_file_makes_its_name_durable() {
 }
 
 #[test]
+fn the_first_ranged_flush_of_a_created_file_makes_its_name_durable() {
+    // A program that flushes only the ranges it wrote must not lose the
+    // file, bytes and all, with its name after a crash.
+    let (_d, p) = tmp();
+    let mut f = MappedFile::create(&p, 4096).unwrap();
+    f.as_mut_slice().unwrap()[0] = 1;
+    fault::inject(Op::Fsync, libc::EIO, 0, 1);
+    let e = f.flush_range(0, 1).unwrap_err();
+    assert!(matches!(e, Error::Io { op: DIR_FSYNC, .. }), "{e}");
+    f.flush_range(0, 1).unwrap();
+    fault::inject(Op::Fsync, libc::EIO, 0, 1);
+    f.flush_range(0, 1).unwrap();
+    fault::clear();
+    drop(f);
+    let q = p.with_extension("shared");
+    let m = MappedFile::options()
+        .mode(Mode::Create)
+        .len(64)
+        .open_shared(&q)
+        .unwrap();
+    fault::inject(Op::Fsync, libc::EIO, 0, 1);
+    let e = m.flush_range(0, 8).unwrap_err();
+    assert!(matches!(e, Error::Io { op: DIR_FSYNC, .. }), "{e}");
+    m.flush_range(0, 8).unwrap();
+    fault::clear();
+}
+
+#[test]
 fn flushing_an_emptied_map_makes_its_size_durable() {
     // An empty map has no page to msync: the flush is an fdatasync, so a
     // truncation to zero is made durable (it used to make no call at all).
