@@ -185,8 +185,10 @@ impl SharedMap {
     /// thread. `write` faults them in writable (`MADV_POPULATE_WRITE`,
     /// which dirties them), else readable (`MADV_POPULATE_READ`: the page
     /// cache is filled and zeroed, and a later write takes only a minor
-    /// fault).
+    /// fault). The range must lie inside [`len`](Self::len), as for
+    /// [`flush_range`](Self::flush_range).
     pub fn populate(&self, offset: usize, len: usize, write: bool) -> Result<()> {
+        self.core.check_range("populate", offset, len, self.len())?;
         let off = offset.saturating_add(self.core.delta);
         self.core
             .map
@@ -198,7 +200,10 @@ impl SharedMap {
     /// (`MADV_DONTNEED`) and, once they are clean, from the page cache
     /// (`POSIX_FADV_DONTNEED`), so that a long run keeps its memory
     /// bounded. The data stays in the file; a later access reads it back.
+    /// The range must lie inside [`len`](Self::len), as for
+    /// [`flush_range`](Self::flush_range).
     pub fn release(&self, offset: usize, len: usize) -> Result<()> {
+        self.core.check_range("release", offset, len, self.len())?;
         let off = offset.saturating_add(self.core.delta);
         self.core
             .map

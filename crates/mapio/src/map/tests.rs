@@ -423,6 +423,16 @@ fn ranges_past_the_end_are_refused() {
         s.flush_async_range(n - 4, 5),
         Err(Error::InvalidArgument(_))
     ));
+    // Hints too: a range past the end is the caller's mistake to hear of
+    // (they returned Ok for any range).
+    s.populate(0, n, false).unwrap();
+    s.release(0, n).unwrap();
+    for (off, len) in [(0, n + 1), (1 << 40, 10), (1, usize::MAX)] {
+        for r in [s.populate(off, len, true), s.release(off, len)] {
+            let e = r.unwrap_err();
+            assert!(matches!(e, Error::InvalidArgument(_)), "{off}+{len}: {e}");
+        }
+    }
 }
 
 #[test]
