@@ -895,13 +895,14 @@ impl LogSet {
     /// The sources of file `file`'s candidates for time `t`: through its
     /// index (and a scan of what the index's checkpoints leave open and of
     /// the log past the index), or a scan of the whole file.
-    fn candidates(&self, file: usize, t: f64) -> Vec<Source<'_>> {
+    fn candidates(&self, file: usize, t: f64, scan: bool) -> Vec<Source<'_>> {
         let m = &self.members[file];
         // An index whose keys are mostly out of time order would have the
         // query read every record anyway, in list order: a scan is cheaper.
         let index = m
             .index
             .as_ref()
+            .filter(|_| !scan)
             .filter(|idx| 2 * idx.unordered().len() <= idx.keys().len());
         let (scan_ranges, bounds) = match index {
             Some(idx) => {
@@ -964,10 +965,39 @@ impl LogSet {
                 "the time is NaN: ask for a number (or -inf, +inf)",
             ));
         }
+        // A file whose index leads to a record that no longer checks (the
+        // log was damaged after the index was built) is scanned instead,
+        // as without an index: the answer steps over the damage (and
+        // `damage_seen` says so) rather than failing.
+        let mut scan = vec![false; self.members.len()];
+        loop {
+            match self.state_at_with(t, interpolation, &scan) {
+                Err(e) => match self.damaged_under_index(&e, &scan) {
+                    Some(f) => scan[f] = true,
+                    None => return Err(e),
+                },
+                r => return r,
+            }
+        }
+    }
+
+    /// The file, still read through its index, where error `e` is a
+    /// record that does not check (damage since the index was built, not
+    /// an index that names another key's record, which stays an error).
+    fn damaged_under_index(&self, e: &Error, scan: &[bool]) -> Option<usize> {
+        let Error::Corrupt { path, offset, .. } = e else {
+            return None;
+        };
+        let f = self.members.iter().position(|m| m.reader.path() == path)?;
+        let m = &self.members[f];
+        (!scan[f] && m.index.is_some() && m.reader.read_record(*offset).is_err()).then_some(f)
+    }
+
+    fn state_at_with(&self, t: f64, interpolation: Interpolation, scan: &[bool]) -> Result<State> {
         // Each file's candidates on a thread of its own (a set of per-rank
         // logs without indexes is scanned on every core).
         let sources: Vec<Source> = self
-            .each_file(|f| Ok(self.candidates(f, t)))?
+            .each_file(|f| Ok(self.candidates(f, t, scan[f])))?
             .into_iter()
             .flatten()
             .collect();
@@ -1120,33 +1150,18 @@ impl LogSet {
     /// is the one [`state_at`](Self::state_at) holds.
     pub fn history(&self, key: u64) -> Result<Vec<Located>> {
         let per_file = self.each_file(|f| {
-            let m = &self.members[f];
-            let offsets = match &m.index {
-                Some(idx) => {
-                    let mut v = idx.offsets(key);
-                    v.extend(
-                        m.reader
-                            .records_from(idx.covered())
-                            .filter(|r| r.key == Some(key))
-                            .map(|r| r.offset),
-                    );
-                    v
+            let r = self.history_in(f, key, true);
+            match r {
+                // Damage since the index was built: scan, as without one.
+                Err(e)
+                    if self
+                        .damaged_under_index(&e, &vec![false; self.members.len()])
+                        .is_some() =>
+                {
+                    self.history_in(f, key, false)
                 }
-                None => m
-                    .reader
-                    .records()
-                    .filter(|r| r.key == Some(key))
-                    .map(|r| r.offset)
-                    .collect(),
-            };
-            offsets
-                .into_iter()
-                .map(|off| {
-                    let record = m.reader.read_record(off)?;
-                    m.check_key(off, record.key, key)?;
-                    Ok(Located { file: f, record })
-                })
-                .collect::<Result<Vec<_>>>()
+                r => r,
+            }
         })?;
         let mut out = per_file.concat();
         out.sort_by(|a, b| {
@@ -1169,6 +1184,38 @@ impl LogSet {
                 .then(a.record.offset.cmp(&b.record.offset))
         });
         Ok(out)
+    }
+
+    /// `key`'s records in file `f`, in file order: through its index
+    /// (`indexed`, if it has one), or by a scan.
+    fn history_in(&self, f: usize, key: u64, indexed: bool) -> Result<Vec<Located>> {
+        let m = &self.members[f];
+        let offsets = match m.index.as_ref().filter(|_| indexed) {
+            Some(idx) => {
+                let mut v = idx.offsets(key);
+                v.extend(
+                    m.reader
+                        .records_from(idx.covered())
+                        .filter(|r| r.key == Some(key))
+                        .map(|r| r.offset),
+                );
+                v
+            }
+            None => m
+                .reader
+                .records()
+                .filter(|r| r.key == Some(key))
+                .map(|r| r.offset)
+                .collect(),
+        };
+        offsets
+            .into_iter()
+            .map(|off| {
+                let record = m.reader.read_record(off)?;
+                m.check_key(off, record.key, key)?;
+                Ok(Located { file: f, record })
+            })
+            .collect::<Result<Vec<_>>>()
     }
 
     /// Writes the data as NumPy arrays into `dir` (created if missing):
