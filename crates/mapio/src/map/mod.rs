@@ -427,9 +427,18 @@ impl MappedFile {
             if size <= self.offset() + self.len as u64 {
                 let end = self.core.delta + new;
                 let core = &mut self.core;
-                core.map
+                if core
+                    .map
                     .shrink(end)
-                    .map_err(|e| Error::io(&core.path, "ftruncate", e))?;
+                    .map_err(|e| Error::io(&core.path, "ftruncate", e))?
+                {
+                    // What this handle had grown past the new end is gone:
+                    // growth there later is another handle's (close must
+                    // not cut it off).
+                    let now = core.map.file_offset() + end as u64;
+                    core.extended_to
+                        .fetch_min(now, std::sync::atomic::Ordering::AcqRel);
+                }
             }
         }
         self.len = new;

@@ -733,3 +733,76 @@ fn flushing_an_emptied_map_makes_its_size_durable() {
     drop(f);
     assert_eq!(std::fs::metadata(&p).unwrap().len(), 0);
 }
+
+#[test]
+#[allow(unsafe_code)] // the opt-in under test is made in an unsafe block
+fn closing_after_a_shrink_never_cuts_off_what_another_handle_grew() {
+    // A handle that grew the file, then shrank it again, no longer owns
+    // the bytes past its new end: if another handle grows the file (less
+    // far than the first had), the first one's close must not cut them.
+    let (_d, p) = tmp();
+    std::fs::write(&p, vec![1u8; 4096]).unwrap();
+    // SAFETY: one thread; the views are used one at a time.
+    let token = unsafe { ExternalSync::assume() };
+    for close in [false, true] {
+        let mut a = MappedFile::options()
+            .mode(Mode::ReadWrite)
+            .reserve(1 << 20)
+            .external_sync(token)
+            .open(&p)
+            .unwrap();
+        let n = a.len() as u64;
+        a.set_len(n + 8 * 4096).unwrap();
+        a.set_len(n).unwrap();
+        assert_eq!(std::fs::metadata(&p).unwrap().len(), n);
+        let mut b = MappedFile::options()
+            .mode(Mode::ReadWrite)
+            .reserve(1 << 20)
+            .external_sync(token)
+            .open(&p)
+            .unwrap();
+        b.set_len(n + 4096).unwrap();
+        let end = b.len();
+        b.as_mut_slice().unwrap()[end - 1] = 2;
+        if close {
+            a.close().unwrap();
+        } else {
+            drop(a);
+        }
+        assert_eq!(std::fs::metadata(&p).unwrap().len(), n + 4096);
+        assert_eq!(b[end - 1], 2);
+        b.close().unwrap();
+    }
+}
+
+#[test]
+fn close_gives_back_what_a_grow_that_failed_half_way_left() {
+    // On a filesystem without fallocate (ramfs, some network ones) a grow
+    // writes zeros, 64 KiB at a time; one that fails half-way has grown
+    // the file, and close gave that back (it must still: it is this
+    // handle's, and a full disk stays full otherwise). Set
+    // MAPIO_NOFALLOC_DIR to such a directory (`mount -t ramfs`).
+    let Some(dir) = std::env::var_os("MAPIO_NOFALLOC_DIR") else {
+        eprintln!("MAPIO_NOFALLOC_DIR not set: skipped");
+        return;
+    };
+    let d = tempfile::tempdir_in(dir).unwrap();
+    let p = d.path().join("f");
+    std::fs::write(&p, vec![1u8; 4096]).unwrap();
+    for close in [false, true] {
+        let mut f = MappedFile::options()
+            .mode(Mode::ReadWrite)
+            .reserve(1 << 20)
+            .open(&p)
+            .unwrap();
+        fault::inject(Op::Pwrite, libc::EIO, 2, 1);
+        f.set_len(1 << 20).unwrap_err();
+        fault::clear();
+        if close {
+            f.close().unwrap();
+        } else {
+            drop(f);
+        }
+        assert_eq!(std::fs::metadata(&p).unwrap().len(), 4096);
+    }
+}

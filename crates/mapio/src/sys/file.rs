@@ -405,22 +405,24 @@ impl File {
             Some(LockKind::Exclusive) => Some(self.size()?),
             _ => None,
         };
-        match retry_eintr(|| rustix::fs::fallocate(&self.fd, FallocateFlags::empty(), offset, len))
-        {
+        // The explicit fallback grows the file a write at a time: one that
+        // fails half-way is set back the same way.
+        let r = match retry_eintr(|| {
+            rustix::fs::fallocate(&self.fd, FallocateFlags::empty(), offset, len)
+        }) {
             Ok(()) => Ok(Allocation::Native),
-            Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => {
-                self.allocate_by_writing(offset, end)?;
-                Ok(Allocation::Emulated)
-            }
-            Err(e) => {
-                if let Some(b) = before
-                    && self.size().is_ok_and(|now| now > b)
-                {
-                    let _ = retry_eintr(|| rustix::fs::ftruncate(&self.fd, b));
-                }
-                Err(e)
-            }
+            Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => self
+                .allocate_by_writing(offset, end)
+                .map(|()| Allocation::Emulated),
+            Err(e) => Err(e),
+        };
+        if r.is_err()
+            && let Some(b) = before
+            && self.size().is_ok_and(|now| now > b)
+        {
+            let _ = retry_eintr(|| rustix::fs::ftruncate(&self.fd, b));
         }
+        r
     }
 
     /// The explicit fallback of [`allocate`](Self::allocate): like glibc's
