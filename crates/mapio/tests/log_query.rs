@@ -1157,3 +1157,63 @@ fn damage_after_the_index_was_built_is_answered_as_by_a_scan() {
     assert_eq!(indexed.history(2).unwrap(), scan.history(2).unwrap());
     assert_eq!(indexed.history(2).unwrap().len(), 9);
 }
+
+/// The same for a key whose records are out of time order (the index
+/// lists every record of it, and the query reads each one's time): the
+/// damaged record is stepped over, and `damage_seen` says so, as a scan's,
+/// even where no scanned range of the query covers it.
+#[test]
+fn damage_after_the_index_was_built_in_an_unordered_key_is_noted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run_0000.log");
+    let log = LogOptions::new().schema(schema()).create(&path).unwrap();
+    let mut hit = 0;
+    for step in 0..10u32 {
+        for key in 0..4u64 {
+            // Key 3 goes back in time (10, 9, ..., 1): out of order.
+            let t = if key == 3 {
+                10.0 - step as f64
+            } else {
+                step as f64
+            };
+            let off = log
+                .append(
+                    &Entry::new().key(key).time(t),
+                    &payload(step as f64, key as f64, step),
+                )
+                .unwrap();
+            if (key, step) == (3, 5) {
+                hit = off;
+            }
+        }
+    }
+    log.close().unwrap();
+    LogSet::open(&path, &SetOptions::new())
+        .unwrap()
+        .build_indexes(None)
+        .unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[hit as usize + 44] ^= 0x10;
+    std::fs::write(&path, &bytes).unwrap();
+
+    let scan = LogSet::open(&path, &SetOptions::new().no_index(true)).unwrap();
+    let indexed = LogSet::open(&path, &SetOptions::new()).unwrap();
+    assert!(!indexed.index(0).unwrap().unordered().is_empty());
+    assert!(!indexed.damage_seen(0));
+    // Key 3's records all lie after 0.5: which of them is damaged, and what
+    // time it had, the query cannot know; a scan says damage_seen.
+    let want = scan.state_at(0.5, Interpolation::Linear).unwrap();
+    assert!(scan.damage_seen(0));
+    assert!(indexed.state_at(0.5, Interpolation::Linear).unwrap() == want);
+    assert!(
+        indexed.damage_seen(0),
+        "the indexed query stepped over damage silently"
+    );
+    for t in [5.0, 5.5, 9.5] {
+        for interp in [Interpolation::None, Interpolation::Linear] {
+            let want = scan.state_at(t, interp).unwrap();
+            let got = indexed.state_at(t, interp).unwrap();
+            assert!(got == want, "state_at({t}, {interp:?})");
+        }
+    }
+}

@@ -567,12 +567,17 @@ fn last_of_its_time(
 }
 
 /// The time of the record at `offset`, if it can be read and has one.
-/// (`scratch` holds the payload, read to check the record's CRC.)
+/// (`scratch` holds the payload, read to check the record's CRC.) A
+/// record the index lists that cannot be read is damage, stepped over as
+/// a scan steps over it, and noted as a scan notes it.
 fn time_at(reader: &LogReader, offset: u64, scratch: &mut Vec<u8>) -> Option<f64> {
-    reader
-        .read_found(offset, scratch)
-        .ok()
-        .and_then(|f| f.meta.time)
+    match reader.read_found(offset, scratch) {
+        Ok(f) => f.meta.time,
+        Err(_) => {
+            reader.note_damage();
+            None
+        }
+    }
 }
 
 /// Where one file's candidates come from. A query never holds every

@@ -788,6 +788,13 @@ impl LogReader {
         }
     }
 
+    /// A record a query was led to (by an index) no longer reads: damage
+    /// since the index was built, stepped over; `damage_seen` says so.
+    pub(crate) fn note_damage(&self) {
+        self.damage_seen
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Whether a read through this reader (records, a query's scan, an
     /// index build) stepped over damage: bytes that are neither records
     /// nor zeros, so records there are missing from what it returned.
