@@ -787,7 +787,16 @@ class Index:
         allcp = len(dist) == self.n_cp and np.array_equal(dist, np.sort(self.cp_t))
         if bool(self.flags & 1) != allcp:
             P.err("3 flags", f"flags bit 0 = {self.flags & 1}, but every distinct time is a checkpoint: {allcp}")
-        if self.flags & ~1:
+        # 3 flags bit 1: the scans that built the index stepped over damage
+        # below covered (a range whose first word is not zero; zeros are
+        # holes or lost records, 1.6). It stays set as the index is
+        # extended, so a log recovered since (damage padded) may keep it.
+        seen = any(g1 <= cov for (g0, g1) in L.scan.damaged if (g0, g1) not in L.scan.zero_damage)
+        if seen and not self.flags & 2:
+            P.err("3 flags", f"damage below covered {cov} but flags bit 1 is clear")
+        elif self.flags & 2 and not seen:
+            P.note("3 flags", "bit 1 (damage seen) set, no damage below covered now (recovered since?)")
+        if self.flags & ~3:
             P.err("3 flags", f"unknown flag bits {self.flags:#x}")
         if len(dist) <= 4096 and not allcp:
             P.note("3 checkpoints", f"{len(dist)} distinct times but {self.n_cp} checkpoints")
