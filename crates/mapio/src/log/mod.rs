@@ -34,7 +34,7 @@ pub use query::{
 pub use reader::{
     Damage, Follow, FollowEnd, FollowOptions, LogReader, Record, Records, Recovery, ScanReport,
 };
-pub use writer::{Chain, Entry, Log, LogOptions, OpenReport, Reservation};
+pub use writer::{Chain, Entry, Log, LogOptions, OpenReport, Reservation, SyncPoint};
 
 use std::path::Path;
 

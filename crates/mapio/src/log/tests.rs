@@ -935,3 +935,40 @@ fn open_wait_takes_a_timeout_of_any_length() {
     small().create(&p).unwrap().close().unwrap();
     LogReader::open_wait(&p, std::time::Duration::MAX).unwrap();
 }
+
+/// A sync point names its log: resuming another log from it (two ranks'
+/// points swapped) is refused and changes nothing; its own log resumes.
+#[test]
+fn resume_from_a_sync_point_of_another_log_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (
+        dir.path().join("run_0000.log"),
+        dir.path().join("run_0001.log"),
+    );
+    let mut points = Vec::new();
+    for p in [&a, &b] {
+        let log = small().create(p).unwrap();
+        for i in 0..5u64 {
+            log.append(&Entry::new().key(i).time(0.0), &[1; 16])
+                .unwrap();
+        }
+        points.push(log.sync_point().unwrap());
+        for i in 0..5u64 {
+            log.append(&Entry::new().key(i).time(1.0), &[2; 16])
+                .unwrap();
+        }
+        drop(log);
+        // Distinct creation times, as two ranks' logs have.
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    assert_ne!(points[0].log_created_ns, points[1].log_created_ns);
+    let before = std::fs::read(&b).unwrap();
+    let e = small().resume_from(points[0]).open(&b).unwrap_err();
+    assert!(matches!(e, crate::Error::InvalidArgument(_)), "{e}");
+    assert!(e.to_string().contains("another log"), "{e}");
+    assert_eq!(std::fs::read(&b).unwrap(), before);
+    for (p, point) in [(&a, points[0]), (&b, points[1])] {
+        small().resume_from(point).open(p).unwrap().close().unwrap();
+        assert_eq!(LogReader::open(p).unwrap().records().count(), 5);
+    }
+}

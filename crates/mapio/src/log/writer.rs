@@ -114,6 +114,9 @@ pub struct LogOptions {
     dense_keys: usize,
     recovery: Recovery,
     resume_at: Option<u64>,
+    /// The `created_ns` of the log a [`SyncPoint`] given to
+    /// [`LogOptions::resume_from`] came from.
+    resume_log: Option<u64>,
     file_mode: u32,
     wait: Option<Duration>,
     durable: bool,
@@ -141,6 +144,7 @@ impl LogOptions {
             dense_keys: 1 << 16,
             recovery: Recovery::SkipDamage,
             resume_at: None,
+            resume_log: None,
             file_mode: 0o640,
             wait: None,
             durable: false,
@@ -224,6 +228,18 @@ impl LogOptions {
     /// disappear: like every reopening, this needs the log to itself.
     pub fn resume_at(mut self, offset: u64) -> Self {
         self.resume_at = Some(offset);
+        self
+    }
+
+    /// [`resume_at`](Self::resume_at) the offset of `point`, checking
+    /// first that the log is the one `point` came from
+    /// ([`Log::sync_point`]): in a run of many ranks, a checkpoint holds one
+    /// point per log, and one swapped for another would otherwise cut a
+    /// log at an offset that means nothing there (refused, unchanged:
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument)).
+    pub fn resume_from(mut self, point: SyncPoint) -> Self {
+        self.resume_at = Some(point.offset);
+        self.resume_log = Some(point.log_created_ns);
         self
     }
 
@@ -713,6 +729,17 @@ pub(crate) fn trim_closed(path: &Path) -> Result<Option<u64>> {
     Ok(Some(end))
 }
 
+/// Where a log stood when [`Log::sync_point`] returned: every record below
+/// `offset` is durable. Two plain numbers, for a simulation to save with
+/// its checkpoint and give back to [`LogOptions::resume_from`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SyncPoint {
+    /// The offset [`Log::sync`] returned.
+    pub offset: u64,
+    /// Which log: its header's `created_ns`.
+    pub log_created_ns: u64,
+}
+
 /// What a writer found when it opened (and recovered) an existing log.
 pub type OpenReport = ScanReport;
 
@@ -850,6 +877,14 @@ impl Log {
             }
             _ => Error::corrupt(path, 0, e.to_string()),
         })?;
+        if let Some(id) = opts.resume_log.filter(|&id| id != header.created_ns) {
+            return Err(Error::invalid(format!(
+                "{}: cannot resume from a sync point of another log (created at {id} ns, \
+                 this one at {} ns)",
+                path.display(),
+                header.created_ns
+            )));
+        }
         let keys = Keys::new(opts.dense_keys);
         let size = map.len() as u64;
         let limit = match opts.resume_at {
@@ -1096,6 +1131,17 @@ impl Log {
     /// poisons the log: every later `sync` and `append` fails.
     pub fn sync(&self) -> Result<u64> {
         self.inner.sync()
+    }
+
+    /// [`sync`](Self::sync), returning where the log stands as a
+    /// [`SyncPoint`]: its offset and which log it is. Saved with a
+    /// checkpoint, it is what [`LogOptions::resume_from`] takes to restart
+    /// the run there.
+    pub fn sync_point(&self) -> Result<SyncPoint> {
+        Ok(SyncPoint {
+            offset: self.sync()?,
+            log_created_ns: self.inner.header.created_ns,
+        })
     }
 
     /// Starts write-back of everything reserved so far without waiting
