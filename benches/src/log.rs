@@ -299,6 +299,11 @@ pub(crate) fn on_threads(
 /// background thread), each thread appends with key `t` and time `i`,
 /// `sync()`, `close()`. Read back with `LogReader::records()`.
 pub fn log_mapio(path: &Path, spec: &LogSpec) -> io::Result<LogRun> {
+    run_mapio(path, spec, true)
+}
+
+/// mapio's run, with records keyed (key `t`, time `i`) or plain.
+fn run_mapio(path: &Path, spec: &LogSpec, keyed: bool) -> io::Result<LogRun> {
     let start = Instant::now();
     let log = Log::create(path)?;
     let a = Instant::now();
@@ -306,7 +311,12 @@ pub fn log_mapio(path: &Path, spec: &LogSpec) -> io::Result<LogRun> {
         let mut p = payload_template(t, spec.payload);
         for i in 0..spec.count(t) {
             set_seq(&mut p, i);
-            log.append(&Entry::new().key(t as u64).time(i as f64), &p)?;
+            let entry = if keyed {
+                Entry::new().key(t as u64).time(i as f64)
+            } else {
+                Entry::new()
+            };
+            log.append(&entry, &p)?;
         }
         Ok(())
     })?;
@@ -317,7 +327,7 @@ pub fn log_mapio(path: &Path, spec: &LogSpec) -> io::Result<LogRun> {
     Ok(LogRun {
         total,
         appends,
-        checksum: checksum_mapio_log(path)?,
+        checksum: checksum_mapio(path, keyed)?,
     })
 }
 
@@ -354,26 +364,7 @@ fn checksum_mapio(path: &Path, keyed: bool) -> io::Result<u64> {
 /// recipe stores (a length and the payload, which holds the thread and the
 /// sequence number), with mapio's framing, CRC32C and commit protocol.
 pub fn log_mapio_plain(path: &Path, spec: &LogSpec) -> io::Result<LogRun> {
-    let start = Instant::now();
-    let log = Log::create(path)?;
-    let a = Instant::now();
-    on_threads(spec.threads, |t| {
-        let mut p = payload_template(t, spec.payload);
-        for i in 0..spec.count(t) {
-            set_seq(&mut p, i);
-            log.append(&Entry::new(), &p)?;
-        }
-        Ok(())
-    })?;
-    let appends = a.elapsed();
-    log.sync()?;
-    log.close()?;
-    let total = start.elapsed();
-    Ok(LogRun {
-        total,
-        appends,
-        checksum: checksum_mapio(path, false)?,
-    })
+    run_mapio(path, spec, false)
 }
 
 /// Bytes before the payload in the `mutex_bufwriter` framing: record

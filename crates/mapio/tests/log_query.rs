@@ -1108,6 +1108,21 @@ fn linear_state_at_a_records_own_time_is_that_record() {
     }
 }
 
+/// Indexes the log at `path`, then damages the record at `hit` (a payload
+/// byte flipped: its CRC fails); the log opened scanned, and indexed.
+fn index_then_damage(path: &Path, hit: u64) -> (LogSet, LogSet) {
+    LogSet::open(path, &SetOptions::new())
+        .unwrap()
+        .build_indexes(None)
+        .unwrap();
+    let mut bytes = std::fs::read(path).unwrap();
+    bytes[hit as usize + 44] ^= 0x10;
+    std::fs::write(path, &bytes).unwrap();
+    let scan = LogSet::open(path, &SetOptions::new().no_index(true)).unwrap();
+    let indexed = LogSet::open(path, &SetOptions::new()).unwrap();
+    (scan, indexed)
+}
+
 /// A log damaged after its index was built (a flipped byte in a record the
 /// index lists): the indexed queries answer as a scan does, stepping over
 /// the damaged record and saying so, instead of failing as corrupt.
@@ -1131,17 +1146,8 @@ fn damage_after_the_index_was_built_is_answered_as_by_a_scan() {
         }
     }
     log.close().unwrap();
-    LogSet::open(&path, &SetOptions::new())
-        .unwrap()
-        .build_indexes(None)
-        .unwrap();
     // Flip a payload byte of key 2's record at step 5.
-    let mut bytes = std::fs::read(&path).unwrap();
-    bytes[hit as usize + 44] ^= 0x10;
-    std::fs::write(&path, &bytes).unwrap();
-
-    let scan = LogSet::open(&path, &SetOptions::new().no_index(true)).unwrap();
-    let indexed = LogSet::open(&path, &SetOptions::new()).unwrap();
+    let (scan, indexed) = index_then_damage(&path, hit);
     assert!(indexed.index(0).is_some(), "the index is still used");
     for t in [5.0, 5.5, 6.0] {
         for interp in [Interpolation::None, Interpolation::Linear] {
@@ -1188,16 +1194,7 @@ fn damage_after_the_index_was_built_in_an_unordered_key_is_noted() {
         }
     }
     log.close().unwrap();
-    LogSet::open(&path, &SetOptions::new())
-        .unwrap()
-        .build_indexes(None)
-        .unwrap();
-    let mut bytes = std::fs::read(&path).unwrap();
-    bytes[hit as usize + 44] ^= 0x10;
-    std::fs::write(&path, &bytes).unwrap();
-
-    let scan = LogSet::open(&path, &SetOptions::new().no_index(true)).unwrap();
-    let indexed = LogSet::open(&path, &SetOptions::new()).unwrap();
+    let (scan, indexed) = index_then_damage(&path, hit);
     assert!(!indexed.index(0).unwrap().unordered().is_empty());
     assert!(!indexed.damage_seen(0));
     // Key 3's records all lie after 0.5: which of them is damaged, and what

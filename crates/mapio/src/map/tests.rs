@@ -561,26 +561,33 @@ fn external_sync_allows_plain_sharing() {
 #[allow(unsafe_code)] // the opt-in under test is made in an unsafe block
 fn closing_never_cuts_off_what_another_handle_grew() {
     // Under ExternalSync another handle (another process, say) may grow the
-    // file; a handle that never grew it must not "give back" those bytes on
-    // drop or close: the other's view would then end in SIGBUS.
+    // file; a handle that never grew it, or grew it and shrank it again
+    // (it no longer owns the bytes past its new end), must not "give back"
+    // those bytes on drop or close: the other's view would end in SIGBUS.
     let (_d, p) = tmp();
     std::fs::write(&p, vec![1u8; 4096]).unwrap();
     // SAFETY: one thread; the handles' views are used one at a time and the
     // test checks that nobody shrinks the file under `b`.
     let token = unsafe { ExternalSync::assume() };
-    for close in [false, true] {
-        let a = MappedFile::options()
+    for (shrunk, close) in [(false, false), (false, true), (true, false), (true, true)] {
+        let mut a = MappedFile::options()
             .mode(Mode::ReadWrite)
+            .reserve(1 << 20)
             .external_sync(token)
             .open(&p)
             .unwrap();
+        let n = a.len() as u64;
+        if shrunk {
+            a.set_len(n + 8 * 4096).unwrap();
+            a.set_len(n).unwrap();
+            assert_eq!(std::fs::metadata(&p).unwrap().len(), n);
+        }
         let mut b = MappedFile::options()
             .mode(Mode::ReadWrite)
             .reserve(1 << 20)
             .external_sync(token)
             .open(&p)
             .unwrap();
-        let n = b.len() as u64;
         b.set_len(n + 4096).unwrap();
         let end = b.len();
         b.as_mut_slice().unwrap()[end - 1] = 2;
@@ -589,7 +596,11 @@ fn closing_never_cuts_off_what_another_handle_grew() {
         } else {
             drop(a);
         }
-        assert_eq!(std::fs::metadata(&p).unwrap().len(), n + 4096);
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().len(),
+            n + 4096,
+            "{shrunk} {close}"
+        );
         assert_eq!(b[end - 1], 2);
         b.close().unwrap();
     }
@@ -732,45 +743,4 @@ fn flushing_an_emptied_map_makes_its_size_durable() {
     fault::clear();
     drop(f);
     assert_eq!(std::fs::metadata(&p).unwrap().len(), 0);
-}
-
-#[test]
-#[allow(unsafe_code)] // the opt-in under test is made in an unsafe block
-fn closing_after_a_shrink_never_cuts_off_what_another_handle_grew() {
-    // A handle that grew the file, then shrank it again, no longer owns
-    // the bytes past its new end: if another handle grows the file (less
-    // far than the first had), the first one's close must not cut them.
-    let (_d, p) = tmp();
-    std::fs::write(&p, vec![1u8; 4096]).unwrap();
-    // SAFETY: one thread; the views are used one at a time.
-    let token = unsafe { ExternalSync::assume() };
-    for close in [false, true] {
-        let mut a = MappedFile::options()
-            .mode(Mode::ReadWrite)
-            .reserve(1 << 20)
-            .external_sync(token)
-            .open(&p)
-            .unwrap();
-        let n = a.len() as u64;
-        a.set_len(n + 8 * 4096).unwrap();
-        a.set_len(n).unwrap();
-        assert_eq!(std::fs::metadata(&p).unwrap().len(), n);
-        let mut b = MappedFile::options()
-            .mode(Mode::ReadWrite)
-            .reserve(1 << 20)
-            .external_sync(token)
-            .open(&p)
-            .unwrap();
-        b.set_len(n + 4096).unwrap();
-        let end = b.len();
-        b.as_mut_slice().unwrap()[end - 1] = 2;
-        if close {
-            a.close().unwrap();
-        } else {
-            drop(a);
-        }
-        assert_eq!(std::fs::metadata(&p).unwrap().len(), n + 4096);
-        assert_eq!(b[end - 1], 2);
-        b.close().unwrap();
-    }
 }
