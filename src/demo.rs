@@ -9,8 +9,8 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -194,6 +194,48 @@ struct Run {
 
 /// Runs the simulation, writing every particle every step into `sink`;
 /// `after_step` runs on the main thread after each step.
+/// Set by SIGINT, SIGTERM or SIGHUP once [`catch_interrupts`] has run:
+/// the demo stops after the step in progress, closes its log and removes
+/// its temporary files (a second signal ends it at once).
+fn stop_flag() -> &'static Arc<AtomicBool> {
+    static STOP: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+    STOP.get_or_init(|| Arc::new(AtomicBool::new(false)))
+}
+
+/// Turns Ctrl-C (and SIGTERM, SIGHUP) into a clean stop: without it, an
+/// interrupted demo left its temporary log (hundreds of MB) behind.
+fn catch_interrupts() -> Result<()> {
+    use signal_hook::consts::signal::{SIGHUP, SIGINT, SIGTERM};
+    for sig in [SIGINT, SIGTERM, SIGHUP] {
+        // The shutdown first: armed by the flag the first signal sets.
+        signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(stop_flag()))
+            .context("cannot install a signal handler")?;
+        signal_hook::flag::register(sig, Arc::clone(stop_flag()))
+            .context("cannot install a signal handler")?;
+    }
+    Ok(())
+}
+
+/// The error of a demo stopped by a signal (exit status 130).
+#[derive(Debug)]
+pub struct Interrupted;
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("interrupted: the demo stopped after the step in progress")
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+/// `Err(Interrupted)` once a signal asked the demo to stop.
+fn check_interrupt() -> Result<()> {
+    if stop_flag().load(Ordering::Relaxed) {
+        return Err(Interrupted.into());
+    }
+    Ok(())
+}
+
 fn simulate(
     args: &DemoArgs,
     sink: &dyn Sink,
@@ -237,6 +279,7 @@ fn simulate(
         });
         result?;
         after_step(step, written.load(Ordering::Relaxed))?;
+        check_interrupt()?;
     }
     Ok(Run {
         records: written.load(Ordering::Relaxed),
@@ -282,6 +325,7 @@ pub fn run(args: &DemoArgs) -> Result<i32> {
     if let Some(p) = &args.log {
         check_overwrite(p, args.force)?;
     }
+    catch_interrupts()?;
     // The temporary log (without --log) and the comparison run's file;
     // removed when `dir` is dropped, whatever happens.
     let dir = TempDir::new()?;
@@ -311,9 +355,9 @@ pub fn run(args: &DemoArgs) -> Result<i32> {
     } else {
         Some(spawn_follower(&path)?)
     };
-    let stats = std::sync::Arc::new(Mutex::new(FollowerStats::default()));
+    let stats = Arc::new(Mutex::new(FollowerStats::default()));
     let reader_thread = follower.as_mut().and_then(|c| c.stdout.take()).map(|out| {
-        let stats = std::sync::Arc::clone(&stats);
+        let stats = Arc::clone(&stats);
         std::thread::spawn(move || {
             for line in BufReader::new(out).lines().map_while(|l| l.ok()) {
                 let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
@@ -365,7 +409,20 @@ pub fn run(args: &DemoArgs) -> Result<i32> {
             last_sync = Instant::now();
         }
         Ok(())
-    })?;
+    });
+    let run = match run {
+        Err(e) if e.is::<Interrupted>() => {
+            // A clean end for a log that is kept (--log), and the
+            // follower told so; the temporary files go with `dir`.
+            let _ = log.close();
+            if let Some(mut child) = follower {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            return Err(e);
+        }
+        r => r?,
+    };
     let _ = last_sync;
     let bytes = log.tail() - mapio::log::format::HEADER_LEN;
     // Where the log ends (the file is that long unless a reader, such as
@@ -761,6 +818,16 @@ pub fn rank_main(args: &RankArgs) -> Result<i32> {
     let ranks = d.ranks.max(1);
     let me = args.rank;
     let path = d.log.as_ref().context("demo-rank needs --log")?;
+    catch_interrupts()?;
+    // The parent holds this process's stdin open while it wants the run to
+    // go on: it closes it to stop the ranks (it was signalled), and the
+    // kernel closes it if the parent dies. Either way, stop after the step.
+    std::thread::spawn(|| {
+        use std::io::Read;
+        let mut buf = [0u8; 64];
+        while matches!(std::io::stdin().read(&mut buf), Ok(n) if n > 0) {}
+        stop_flag().store(true, Ordering::Relaxed);
+    });
     let log = LogOptions::new()
         .schema(schema()?)
         .dense_keys(d.particles)
@@ -838,6 +905,10 @@ pub fn rank_main(args: &RankArgs) -> Result<i32> {
                        "records": counts[0].load(Ordering::Relaxed), "offset": offset})
             );
         }
+        if let Err(e) = check_interrupt() {
+            log.close()?;
+            return Err(e);
+        }
     }
     let seconds = start.elapsed().as_secs_f64();
     let bytes = log.tail() - mapio::log::format::HEADER_LEN;
@@ -864,6 +935,9 @@ fn run_ranks(args: &DemoArgs) -> Result<i32> {
         None => tmp.insert(TempDir::new()?).path().to_path_buf(),
     };
     let keep = tmp.is_none();
+    // Ctrl-C reaches the rank processes too (they stop after their step
+    // and close their logs); this one waits for them, then cleans up.
+    catch_interrupts()?;
     // The set is the demo's own files, whatever else is in the directory.
     let pattern = dir.join("run_*.log");
     if !args.json {
@@ -890,11 +964,26 @@ fn run_ranks(args: &DemoArgs) -> Result<i32> {
             .args(["--particles", &args.particles.to_string()])
             .args(["--steps", &args.steps.to_string()])
             .args(["--sync-every", &args.sync_every.to_string()])
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
             .context("cannot start a rank process")?;
         children.push(child);
     }
+    // The ranks' lifelines (their stdin): closed when this process is
+    // signalled (a SIGTERM or SIGHUP may reach it alone), or dies, and the
+    // ranks then stop after their step.
+    let lifelines: Vec<_> = children.iter_mut().filter_map(|c| c.stdin.take()).collect();
+    let ranks_done = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let done = Arc::clone(&ranks_done);
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) && !stop_flag().load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            drop(lifelines);
+        })
+    };
     let (mut records, mut enters, mut exits, mut bytes) = (0u64, 0u64, 0u64, 0u64);
     let mut failed = Vec::new();
     for (rank, mut child) in children.into_iter().enumerate() {
@@ -925,7 +1014,10 @@ fn run_ranks(args: &DemoArgs) -> Result<i32> {
             failed.push((rank, status));
         }
     }
+    ranks_done.store(true, Ordering::Relaxed);
+    let _ = watcher.join();
     let seconds = start.elapsed().as_secs_f64();
+    check_interrupt()?;
     if !failed.is_empty() {
         use std::os::unix::process::ExitStatusExt;
         let what: Vec<String> = failed

@@ -5,8 +5,9 @@
 mod common;
 use common::listing;
 
-use std::path::Path;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -527,6 +528,67 @@ fn demo_leaves_no_temporary_directory() {
     assert_eq!(code, 4);
     assert_eq!(listing(&tmp), Vec::<String>::new());
     writer.close().unwrap();
+}
+
+/// Stopped by a signal (Ctrl-C, SIGTERM, SIGHUP), the demo ends after the
+/// step in progress with status 130, its temporary log removed and its
+/// follower gone (it left hundreds of MB in the temporary directory), and
+/// a log given with --log closed cleanly; with --ranks, the rank
+/// processes stop too.
+#[test]
+fn an_interrupted_demo_cleans_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let log = dir.path().join("kept.log");
+    let long = ["--particles", "20000", "--steps", "100000"];
+    for (args, sig) in [
+        (vec!["demo"], "TERM"),
+        (vec!["demo"], "HUP"),
+        (vec!["demo", "--log", p(&log)], "INT"),
+        (vec!["demo", "--ranks", "2"], "TERM"),
+    ] {
+        let args: Vec<&str> = args.iter().chain(&long).copied().collect();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mapio"))
+            .args(&args)
+            .env("TMPDIR", &tmp)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Until the run is writing (the log exists and has records).
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let writing = || {
+            let logs: Vec<PathBuf> = std::fs::read_dir(&tmp)
+                .unwrap()
+                .filter_map(|e| std::fs::read_dir(e.unwrap().path()).ok())
+                .flatten()
+                .map(|e| e.unwrap().path())
+                .chain(std::iter::once(log.clone()))
+                .collect();
+            logs.iter()
+                .any(|l| std::fs::metadata(l).is_ok_and(|m| m.len() > 1 << 20))
+        };
+        while !writing() {
+            assert!(Instant::now() < deadline, "{args:?}: never started");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        let killed = Command::new("kill")
+            .args([&format!("-{sig}"), &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(130), "{args:?} {sig}: {err}");
+        assert!(err.contains("interrupted"), "{err}");
+        // The rank processes and the follower have gone: nothing holds
+        // the (removed) files, nothing is left.
+        assert_eq!(listing(&tmp), Vec::<String>::new(), "{args:?} {sig}");
+    }
+    let info: Value = serde_json::from_str(&ok(&["info", "--json", p(&log)])).unwrap();
+    assert_eq!(info["clean"], true, "{info}");
 }
 
 #[test]

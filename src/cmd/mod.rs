@@ -67,6 +67,9 @@ pub enum Exit {
     NoSpace = 5,
     /// 6: any other I/O error.
     Io = 6,
+    /// 130: stopped by a signal (Ctrl-C, SIGTERM, SIGHUP), cleanly
+    /// (`mapio demo`; the shell's code for Ctrl-C).
+    Interrupted = 130,
 }
 
 impl From<Exit> for ExitCode {
@@ -118,6 +121,9 @@ pub fn classify(err: &anyhow::Error) -> Option<Exit> {
         }
         if cause.is::<UsageError>() || cause.is::<mapio::array::dtype::DTypeError>() {
             return Some(Exit::Usage);
+        }
+        if cause.is::<crate::demo::Interrupted>() {
+            return Some(Exit::Interrupted);
         }
     }
     Some(Exit::Io)
