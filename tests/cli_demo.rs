@@ -549,7 +549,7 @@ fn an_interrupted_demo_cleans_up() {
         (vec!["demo", "--ranks", "2"], "TERM"),
     ] {
         let args: Vec<&str> = args.iter().chain(&long).copied().collect();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mapio"))
+        let child = Command::new(env!("CARGO_BIN_EXE_mapio"))
             .args(&args)
             .env("TMPDIR", &tmp)
             .stdout(Stdio::null())
