@@ -1108,6 +1108,39 @@ fn linear_state_at_a_records_own_time_is_that_record() {
     }
 }
 
+/// Writes keys 0..4 for steps 0..10 (key `k` at step `s` has time
+/// `time(k, s)`) and returns the offset of the record of `hit` (key, step).
+fn four_keys_ten_steps(path: &Path, time: impl Fn(u64, u32) -> f64, hit: (u64, u32)) -> u64 {
+    let log = LogOptions::new().schema(schema()).create(path).unwrap();
+    let mut at = 0;
+    for step in 0..10u32 {
+        for key in 0..4u64 {
+            let off = log
+                .append(
+                    &Entry::new().key(key).time(time(key, step)),
+                    &payload(step as f64, key as f64, step),
+                )
+                .unwrap();
+            if (key, step) == hit {
+                at = off;
+            }
+        }
+    }
+    log.close().unwrap();
+    at
+}
+
+/// The states at `times`, with and without interpolation, agree.
+fn assert_same_states(scan: &LogSet, indexed: &LogSet, times: &[f64]) {
+    for &t in times {
+        for interp in [Interpolation::None, Interpolation::Linear] {
+            let want = scan.state_at(t, interp).unwrap();
+            let got = indexed.state_at(t, interp).unwrap();
+            assert!(got == want, "state_at({t}, {interp:?})");
+        }
+    }
+}
+
 /// Indexes the log at `path`, then damages the record at `hit` (a payload
 /// byte flipped: its CRC fails); the log opened scanned, and indexed.
 fn index_then_damage(path: &Path, hit: u64) -> (LogSet, LogSet) {
@@ -1130,32 +1163,11 @@ fn index_then_damage(path: &Path, hit: u64) -> (LogSet, LogSet) {
 fn damage_after_the_index_was_built_is_answered_as_by_a_scan() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("run_0000.log");
-    let log = LogOptions::new().schema(schema()).create(&path).unwrap();
-    let mut hit = 0;
-    for step in 0..10u32 {
-        for key in 0..4u64 {
-            let off = log
-                .append(
-                    &Entry::new().key(key).time(step as f64),
-                    &payload(step as f64, key as f64, step),
-                )
-                .unwrap();
-            if (key, step) == (2, 5) {
-                hit = off;
-            }
-        }
-    }
-    log.close().unwrap();
+    let hit = four_keys_ten_steps(&path, |_, step| step as f64, (2, 5));
     // Flip a payload byte of key 2's record at step 5.
     let (scan, indexed) = index_then_damage(&path, hit);
     assert!(indexed.index(0).is_some(), "the index is still used");
-    for t in [5.0, 5.5, 6.0] {
-        for interp in [Interpolation::None, Interpolation::Linear] {
-            let want = scan.state_at(t, interp).unwrap();
-            let got = indexed.state_at(t, interp).unwrap();
-            assert!(got == want, "state_at({t}, {interp:?})");
-        }
-    }
+    assert_same_states(&scan, &indexed, &[5.0, 5.5, 6.0]);
     let s = indexed.state_at(5.0, Interpolation::None).unwrap();
     let e = s.entries().find(|e| e.key == 2).unwrap();
     assert_eq!(e.time, Some(4.0), "the record before the damaged one");
@@ -1172,28 +1184,15 @@ fn damage_after_the_index_was_built_is_answered_as_by_a_scan() {
 fn damage_after_the_index_was_built_in_an_unordered_key_is_noted() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("run_0000.log");
-    let log = LogOptions::new().schema(schema()).create(&path).unwrap();
-    let mut hit = 0;
-    for step in 0..10u32 {
-        for key in 0..4u64 {
-            // Key 3 goes back in time (10, 9, ..., 1): out of order.
-            let t = if key == 3 {
-                10.0 - step as f64
-            } else {
-                step as f64
-            };
-            let off = log
-                .append(
-                    &Entry::new().key(key).time(t),
-                    &payload(step as f64, key as f64, step),
-                )
-                .unwrap();
-            if (key, step) == (3, 5) {
-                hit = off;
-            }
+    // Key 3 goes back in time (10, 9, ..., 1): out of order.
+    let time = |key, step: u32| {
+        if key == 3 {
+            10.0 - step as f64
+        } else {
+            step as f64
         }
-    }
-    log.close().unwrap();
+    };
+    let hit = four_keys_ten_steps(&path, time, (3, 5));
     let (scan, indexed) = index_then_damage(&path, hit);
     assert!(!indexed.index(0).unwrap().unordered().is_empty());
     assert!(!indexed.damage_seen(0));
@@ -1206,11 +1205,5 @@ fn damage_after_the_index_was_built_in_an_unordered_key_is_noted() {
         indexed.damage_seen(0),
         "the indexed query stepped over damage silently"
     );
-    for t in [5.0, 5.5, 9.5] {
-        for interp in [Interpolation::None, Interpolation::Linear] {
-            let want = scan.state_at(t, interp).unwrap();
-            let got = indexed.state_at(t, interp).unwrap();
-            assert!(got == want, "state_at({t}, {interp:?})");
-        }
-    }
+    assert_same_states(&scan, &indexed, &[5.0, 5.5, 9.5]);
 }

@@ -364,6 +364,21 @@ pub enum HeaderError {
     Invalid(String),
 }
 
+impl HeaderError {
+    /// The error of opening the log at `path` with this header: a version
+    /// this mapio does not know is a format mismatch
+    /// ([`Mismatch::Unsupported`](crate::Mismatch::Unsupported)), anything
+    /// else corruption.
+    pub(crate) fn for_file(self, path: &std::path::Path) -> crate::Error {
+        match self {
+            HeaderError::UnknownVersion(_) => {
+                crate::Error::mismatch(path, crate::Mismatch::Unsupported, self.to_string())
+            }
+            _ => crate::Error::corrupt(path, 0, self.to_string()),
+        }
+    }
+}
+
 impl std::fmt::Display for HeaderError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

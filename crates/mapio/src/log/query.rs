@@ -238,7 +238,9 @@ impl Part {
 /// checkpoint writes its steps again; an object moving between files has
 /// an `EXIT` and an `ENTER` at one time) the one that counts is not an
 /// `EXIT` if there is one, then the one later in its file: a step written
-/// again replaces the first writing. ([`LogSet::history`] lists both.) The payloads live in a few large buffers (one per thread that
+/// again replaces the first writing. ([`LogSet::history`] lists both.)
+///
+/// The payloads live in a few large buffers (one per thread that
 /// read them): a state of a million objects is a few allocations, not a
 /// million.
 #[derive(Clone, Debug)]
@@ -977,25 +979,25 @@ impl LogSet {
         let mut scan = vec![false; self.members.len()];
         loop {
             match self.state_at_with(t, interpolation, &scan) {
-                Err(e) => match self.damaged_under_index(&e, &scan) {
-                    Some(f) => scan[f] = true,
-                    None => return Err(e),
+                Err(e) => match self.damaged_under_index(&e) {
+                    Some(f) if !scan[f] => scan[f] = true,
+                    _ => return Err(e),
                 },
                 r => return r,
             }
         }
     }
 
-    /// The file, still read through its index, where error `e` is a
-    /// record that does not check (damage since the index was built, not
-    /// an index that names another key's record, which stays an error).
-    fn damaged_under_index(&self, e: &Error, scan: &[bool]) -> Option<usize> {
+    /// The file with an index where error `e` is a record that does not
+    /// check (damage since the index was built, not an index that names
+    /// another key's record, which stays an error).
+    fn damaged_under_index(&self, e: &Error) -> Option<usize> {
         let Error::Corrupt { path, offset, .. } = e else {
             return None;
         };
         let f = self.members.iter().position(|m| m.reader.path() == path)?;
         let m = &self.members[f];
-        (!scan[f] && m.index.is_some() && m.reader.read_record(*offset).is_err()).then_some(f)
+        (m.index.is_some() && m.reader.read_record(*offset).is_err()).then_some(f)
     }
 
     fn state_at_with(&self, t: f64, interpolation: Interpolation, scan: &[bool]) -> Result<State> {
@@ -1158,13 +1160,7 @@ impl LogSet {
             let r = self.history_in(f, key, true);
             match r {
                 // Damage since the index was built: scan, as without one.
-                Err(e)
-                    if self
-                        .damaged_under_index(&e, &vec![false; self.members.len()])
-                        .is_some() =>
-                {
-                    self.history_in(f, key, false)
-                }
+                Err(e) if self.damaged_under_index(&e).is_some() => self.history_in(f, key, false),
                 r => r,
             }
         })?;

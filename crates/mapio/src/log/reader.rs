@@ -562,12 +562,7 @@ impl LogReader {
             }
             page
         };
-        let header = Header::decode(&page).map_err(|e| match e {
-            format::HeaderError::UnknownVersion(_) => {
-                Error::mismatch(path, crate::Mismatch::Unsupported, e.to_string())
-            }
-            _ => Error::corrupt(path, 0, e.to_string()),
-        })?;
+        let header = Header::decode(&page).map_err(|e| e.for_file(path))?;
         Ok(LogReader {
             map,
             header,
@@ -783,8 +778,7 @@ impl LogReader {
     /// writer left) is remembered for [`damage_seen`](Self::damage_seen).
     fn saw_gap(&self, d: &Damage) {
         if !d.is_hole() {
-            self.damage_seen
-                .store(true, std::sync::atomic::Ordering::Relaxed);
+            self.note_damage();
         }
     }
 

@@ -693,12 +693,7 @@ pub(crate) fn trim_closed(path: &Path) -> Result<Option<u64>> {
         .map_options(Mode::ReadWrite)
         .open_shared_exclusive(path)?;
     let words = map.atomics::<AtomicU64>()?;
-    Header::decode(&read_page(words)).map_err(|e| match e {
-        format::HeaderError::UnknownVersion(_) => {
-            Error::mismatch(path, crate::Mismatch::Unsupported, e.to_string())
-        }
-        _ => Error::corrupt(path, 0, e.to_string()),
-    })?;
+    Header::decode(&read_page(words)).map_err(|e| e.for_file(path))?;
     let size = map.len() as u64;
     let end = words.load(TAIL_WORD, Ordering::Relaxed);
     let closed = words.load(OFF_WORD_STATE, Ordering::Relaxed) == format::STATE_CLOSED;
@@ -871,12 +866,7 @@ impl Log {
             .map_options(Mode::ReadWrite)
             .open_shared_exclusive(path)?;
         let words = map.atomics::<AtomicU64>()?;
-        let header = Header::decode(&read_page(words)).map_err(|e| match e {
-            format::HeaderError::UnknownVersion(_) => {
-                Error::mismatch(path, crate::Mismatch::Unsupported, e.to_string())
-            }
-            _ => Error::corrupt(path, 0, e.to_string()),
-        })?;
+        let header = Header::decode(&read_page(words)).map_err(|e| e.for_file(path))?;
         if let Some(id) = opts.resume_log.filter(|&id| id != header.created_ns) {
             return Err(Error::invalid(format!(
                 "{}: cannot resume from a sync point of another log (created at {id} ns, \

@@ -281,15 +281,17 @@ impl Core {
     fn flush_all(&self, len: usize, writes_file: bool) -> Result<()> {
         if len == 0 && writes_file {
             self.durable("fdatasync", || self.map.file().sync_data())?;
+            self.sync_dir_once()
         } else {
-            self.flush_range(0, len)?;
+            self.flush_range(0, len)
         }
-        self.sync_dir_once()
     }
 
+    /// `msync(MS_SYNC)` of a range, then the directory entry once.
     fn flush_range(&self, off: usize, len: usize) -> Result<()> {
         let off = off.saturating_add(self.delta);
-        self.durable("msync", || self.map.sync(off, len))
+        self.durable("msync", || self.map.sync(off, len))?;
+        self.sync_dir_once()
     }
 
     fn flush_async_range(&self, off: usize, len: usize) -> Result<()> {
@@ -471,8 +473,7 @@ impl MappedFile {
     /// [`Error::InvalidArgument`].
     pub fn flush_range(&self, offset: usize, len: usize) -> Result<()> {
         self.core.check_range("flush", offset, len, self.len)?;
-        self.core.flush_range(offset, len)?;
-        self.core.sync_dir_once()
+        self.core.flush_range(offset, len)
     }
 
     /// Starts writing the dirty pages back and returns at once

@@ -152,8 +152,7 @@ impl SharedMap {
     /// is an [`Error::InvalidArgument`](crate::Error::InvalidArgument).
     pub fn flush_range(&self, offset: usize, len: usize) -> Result<()> {
         self.core.check_range("flush", offset, len, self.len())?;
-        self.core.flush_range(offset, len)?;
-        self.core.sync_dir_once()
+        self.core.flush_range(offset, len)
     }
 
     /// `msync(MS_SYNC)` of everything mapped (as
