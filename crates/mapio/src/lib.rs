@@ -2,8 +2,8 @@
 //!
 //! Layers, lowest first (arrows point down only):
 //!
-//! * `sys` (private) — the only code that calls the operating system and
-//!   the only code with `unsafe` blocks. Its functions hand out views whose
+//! * `sys` (private) — the only code that calls the operating system or
+//!   uses CPU-specific instructions, and the only code with `unsafe` blocks. Its functions hand out views whose
 //!   soundness rests on invariants the layers above keep, so it is not
 //!   public: safe code outside the crate cannot break them.
 //! * [`map`] — mapped files in NumPy's four modes, growth, flush, locks.

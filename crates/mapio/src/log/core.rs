@@ -20,6 +20,7 @@
 use std::sync::atomic::Ordering;
 
 use super::format::{self, FIXED_LEN, Flags, Kind, Word0};
+use crate::sys::crc32c_parts;
 
 /// Word index of `tail` in the header.
 pub(crate) const TAIL_WORD: usize = format::OFF_TAIL / 8;
@@ -139,24 +140,10 @@ impl Meta {
 }
 
 /// The CRC of a record: `head` (payload length and optional fields), the
-/// payload, then `word0` (FORMAT.md 1.3). Small records are gathered into
-/// one buffer first: a CRC call has a fixed cost of ~20 ns, several times
-/// the cost of the bytes of a small record.
+/// payload, then `word0` (FORMAT.md 1.3), each taken from where it lies.
 #[inline]
 pub(crate) fn record_crc(head: &[u8], payload: &[u8], word0: u64) -> u32 {
-    const SMALL: usize = 256;
-    let n = head.len() + payload.len() + 8;
-    if n <= SMALL {
-        let mut buf = [0u8; SMALL];
-        buf[..head.len()].copy_from_slice(head);
-        buf[head.len()..head.len() + payload.len()].copy_from_slice(payload);
-        buf[n - 8..n].copy_from_slice(&word0.to_le_bytes());
-        crc32c::crc32c(&buf[..n])
-    } else {
-        let c = crc32c::crc32c(head);
-        let c = crc32c::crc32c_append(c, payload);
-        crc32c::crc32c_append(c, &word0.to_le_bytes())
-    }
+    crc32c_parts(0, &[head, payload, &word0.to_le_bytes()])
 }
 
 /// `payload_len` and the optional fields, as the CRC sees them; returns
@@ -222,36 +209,14 @@ pub(crate) fn write_record<M: Memory + ?Sized>(
         n += 1;
     }
     let (head, head_len) = head_bytes(payload_len, &optional[..n]);
+    let mut at = off + FIXED_LEN;
+    for &w in &optional[..n] {
+        mem.store((at / 8) as usize, w, Ordering::Relaxed);
+        at += 8;
+    }
+    store_bytes(mem, at, payload);
+    let crc = record_crc(&head[..head_len], payload, word0);
     let i = (off / 8) as usize;
-    const SMALL: usize = 256;
-    let crc = if head_len + payload.len() + 8 <= SMALL {
-        // Small records: lay out bytes 12.. of the record once in a stack
-        // buffer, take the CRC of it, and store the words from it.
-        let mut buf = [0u8; SMALL];
-        let body = head_len + payload.len();
-        buf[..head_len].copy_from_slice(&head[..head_len]);
-        buf[head_len..body].copy_from_slice(payload);
-        buf[body..body + 8].copy_from_slice(&word0.to_le_bytes());
-        let crc = crc32c::crc32c(&buf[..body + 8]);
-        // The words after word1 are buf[4..]: optional fields, then the
-        // payload zero-padded to a whole word.
-        let words = (body - 4).div_ceil(8);
-        buf[body..body + 8].fill(0);
-        for k in 0..words {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(&buf[4 + 8 * k..12 + 8 * k]);
-            mem.store(i + 2 + k, u64::from_le_bytes(w), Ordering::Relaxed);
-        }
-        crc
-    } else {
-        let mut at = off + FIXED_LEN;
-        for &w in &optional[..n] {
-            mem.store((at / 8) as usize, w, Ordering::Relaxed);
-            at += 8;
-        }
-        store_bytes(mem, at, payload);
-        record_crc(&head[..head_len], payload, word0)
-    };
     let word1 = crc as u64 | ((payload_len as u64) << 32);
     mem.store(i + 1, word1, Ordering::Relaxed);
     // The commit: everything above happens-before a reader's acquire load
@@ -350,9 +315,9 @@ pub(crate) fn commit_reserved<M: Memory + ?Sized>(
         at += 8;
     }
     let (head, head_len) = head_bytes(payload_len, &optional[..n]);
-    let mut crc = crc32c::crc32c(&head[..head_len]);
+    let mut crc = crc32c_parts(0, &[&head[..head_len]]);
     crc = crc_of_words(mem, at, payload_len as usize, crc);
-    crc = crc32c::crc32c_append(crc, &word0.to_le_bytes());
+    crc = crc32c_parts(crc, &[&word0.to_le_bytes()]);
     let word1 = crc as u64 | ((payload_len as u64) << 32);
     let i = (off / 8) as usize;
     mem.store(i + 1, word1, Ordering::Relaxed);
@@ -371,7 +336,7 @@ fn crc_of_words<M: Memory + ?Sized>(mem: &M, at: u64, n: usize, mut crc: u32) ->
             let w = mem.load(i + k, Ordering::Relaxed).to_le_bytes();
             buf[k * 8..k * 8 + 8].copy_from_slice(&w);
         }
-        crc = crc32c::crc32c_append(crc, &buf[..take]);
+        crc = crc32c_parts(crc, &[&buf[..take]]);
         i += words;
         left -= take;
     }
@@ -409,10 +374,6 @@ pub(crate) fn read_slot<M: Memory + ?Sized>(
     payload.clear();
     read_slot_append(mem, off, limit, payload)
 }
-
-/// The largest record [`read_slot_append`] checks on the stack: CRC
-/// input (payload length, optional fields, payload words, `word0`).
-const SMALL_RECORD: usize = 256;
 
 /// [`read_slot`], appending the payload to what `out` holds (a query
 /// gathers a million payloads into one buffer, each copied once); `out`
@@ -495,28 +456,7 @@ pub(crate) fn read_slot_append<M: Memory + ?Sized>(
     };
     let n = payload_len as usize;
     let words = n.div_ceil(8);
-    // A small record (the usual) is laid out on the stack as the CRC reads
-    // it, checked with one call, and its payload appended with one copy.
     let (head, h) = head_bytes(payload_len, &optional[..n_opt]);
-    if h + 8 * words + 8 <= SMALL_RECORD {
-        let mut buf = [0u8; SMALL_RECORD];
-        // The whole head block (its unused end is overwritten next).
-        buf[..head.len()].copy_from_slice(&head);
-        for (j, dst) in buf[h..h + 8 * words].chunks_exact_mut(8).enumerate() {
-            dst.copy_from_slice(&mem.load(k + j, Ordering::Relaxed).to_le_bytes());
-        }
-        // The padding after the payload (in its last word) must be zero:
-        // then every bit of a record is checked.
-        if buf[h + n..h + 8 * words].iter().any(|&b| b != 0) {
-            return Slot::Invalid("non-zero padding");
-        }
-        buf[h + n..h + n + 8].copy_from_slice(&w.to_le_bytes());
-        if crc32c::crc32c(&buf[..h + n + 8]) != stored_crc {
-            return Slot::Invalid("checksum mismatch");
-        }
-        out.extend_from_slice(&buf[h..h + n]);
-        return Slot::Record(found);
-    }
     // Whole words, loaded into a small stack block and appended with one
     // copy (a scan copies every payload of the log to check its CRC).
     out.reserve(words * 8);

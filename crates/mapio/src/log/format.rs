@@ -519,8 +519,7 @@ impl Header {
 /// CRC of a record: bytes `12..body_end` (payload length, optional fields,
 /// payload), then `word0`.
 pub fn record_crc(body_from_12: &[u8], word0: u64) -> u32 {
-    let c = crc32c::crc32c(body_from_12);
-    crc32c::crc32c_append(c, &word0.to_le_bytes())
+    crate::sys::crc32c_parts(0, &[body_from_12, &word0.to_le_bytes()])
 }
 
 #[cfg(test)]

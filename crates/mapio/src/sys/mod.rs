@@ -9,6 +9,8 @@
 //!   views (`&[u8]`, `&mut [u8]`, `&[AtomicU64]`, ...) whose soundness rests
 //!   on the lock the file holds. Its module documentation states the
 //!   invariants.
+//! * [`crc32c_parts`] — CRC-32C with the SSE 4.2 instruction where the CPU
+//!   has it (the `crc32c` crate elsewhere and for long inputs).
 //! * [`fault`] — the seam where tests make system calls fail.
 //!
 //! Linux only: mapio relies on mapping past the end of a file, on
@@ -19,10 +21,12 @@ compile_error!(
     "mapio supports Linux only: it relies on Linux's mmap, fallocate, sync_file_range and OFD locks"
 );
 
+mod crc;
 pub mod fault;
 mod file;
 mod mapping;
 
+pub use crc::crc32c_parts;
 pub use file::{
     Allocation, ExternalSync, File, LockRequest, OpenError, OpenHow, Wait, exclusive_lock_held,
     page_size, sync_parent_dir,
