@@ -1340,6 +1340,39 @@ fn tail_follow_prints_records_as_they_arrive_and_exits_on_close() {
     assert_eq!(all.lines().collect::<Vec<_>>(), lines);
 }
 
+/// `tail -F` stays attached when the writer dies, does not keep the
+/// restarted run out (it reopens beside it), and prints the new session.
+#[test]
+fn tail_follow_restarts_reads_a_run_restarted_beside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("restart.log");
+    let log = options().create(&path).unwrap();
+    append(&log, 0, 0);
+    append(&log, 1, 0);
+    let child = mapio()
+        .args(["tail", "-F", "--json", "--idle-timeout", "1.5", p(&path)])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    drop(log); // the run dies without closing
+    std::thread::sleep(Duration::from_millis(100));
+    let log = options().open(&path).expect("reopened beside tail -F");
+    append(&log, 0, 1);
+    append(&log, 1, 1);
+    let end = log.close().unwrap();
+    assert!(
+        std::fs::metadata(&path).unwrap().len() > end,
+        "closed beside the follower: not truncated"
+    );
+    let (code, lines) = wait_with_deadline(child, Duration::from_secs(60));
+    assert_eq!(code, Some(0));
+    let all = run(&["cat", "--json", p(&path)]).ok().stdout;
+    assert_eq!(all.lines().count(), 4);
+    assert_eq!(all.lines().collect::<Vec<_>>(), lines);
+}
+
 #[test]
 fn tail_follow_from_end_and_idle_timeout() {
     let dir = tempfile::tempdir().unwrap();

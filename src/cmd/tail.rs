@@ -15,22 +15,29 @@ use super::{Exit, Outcome};
 ///
 /// With -f, records are printed as soon as their writer commits them, and
 /// tail exits (0) when the writer closes the log or goes away, or after
-/// --idle-timeout without a new record.
+/// --idle-timeout without a new record. With -F it stays when the writer
+/// leaves and follows the next session too (a run restarted on the log).
 #[derive(clap::Args, Debug)]
+#[command(group = clap::ArgGroup::new("following").args(["follow", "follow_restarts"]))]
 pub struct Args {
     /// The log
     pub path: PathBuf,
     /// Follow the log: print records as they are committed
     #[arg(short = 'f', long)]
     pub follow: bool,
+    /// Follow the log across restarts: as -f, but when the writer closes
+    /// the log or dies, wait for the next one to reopen it and go on
+    /// (until Ctrl-C or --idle-timeout)
+    #[arg(short = 'F', long)]
+    pub follow_restarts: bool,
     /// Print the last N records [default: 10; with -f: all, from the start]
     #[arg(short = 'n', long = "lines", value_name = "N")]
     pub lines: Option<usize>,
     /// With -f: skip the records that exist now, print only new ones
-    #[arg(long, requires = "follow", conflicts_with = "lines")]
+    #[arg(long, requires = "following", conflicts_with = "lines")]
     pub from_end: bool,
     /// With -f: exit after this many seconds without a new record
-    #[arg(long, value_name = "SECS", requires = "follow", value_parser = parse_secs)]
+    #[arg(long, value_name = "SECS", requires = "following", value_parser = parse_secs)]
     pub idle_timeout: Option<Duration>,
     /// Wait up to this many seconds for the log to be created (a writer
     /// started beside tail), instead of failing at once
@@ -55,7 +62,7 @@ pub fn run(args: Args) -> Outcome {
     };
     let schema = r.schema();
     let mut out = Out::new();
-    if !args.follow {
+    if !args.follow && !args.follow_restarts {
         let n = args.lines.unwrap_or(10);
         let mut last = VecDeque::with_capacity(n.min(1 << 16));
         for rec in r.records() {
@@ -92,7 +99,8 @@ pub fn run(args: Args) -> Outcome {
     };
     let options = FollowOptions::new()
         .from_end(args.from_end)
-        .idle_timeout(args.idle_timeout);
+        .idle_timeout(args.idle_timeout)
+        .stop_at_end(!args.follow_restarts);
     let mut follow = r.follow(options);
     for rec in follow.by_ref() {
         if rec.offset < skip_below {

@@ -144,7 +144,8 @@ def parse_header(buf, P):
     (h["created_ns"],) = struct.unpack_from("<Q", buf, 16)
     h["field_count"], h["payload_len"] = struct.unpack_from("<II", buf, 24)
     (h["tail"],) = struct.unpack_from("<Q", buf, 256)
-    h["allocated"], h["synced"], h["state"], h["sessions"] = struct.unpack_from("<QQQQ", buf, 320)
+    h["allocated"], h["synced"], h["state"], h["sessions"], h["session_start"] = \
+        struct.unpack_from("<QQQQQ", buf, 320)
     (h["header_crc"],) = struct.unpack_from("<I", buf, 4092)
     calc = crc32c(bytes(buf[256:256]) + bytes(buf[0:256]) + bytes(buf[512:4092]))
     if calc != h["header_crc"]:
@@ -160,10 +161,13 @@ def parse_header(buf, P):
     if schema_end > 4092:
         raise LogError(f"field_count {n} does not fit in the header")
     for a, b, what in ((32, 256, "reserved 32..256"), (264, 320, "padding 264..320"),
-                       (352, 512, "reserved 352..512"), (schema_end, 4092, "reserved after schema")):
+                       (360, 512, "reserved 360..512"), (schema_end, 4092, "reserved after schema")):
         nz = [i for i in range(a, b) if buf[i]]
         if nz:
             P.err("1.1 reserved", f"{what} not zero (first non-zero byte at {nz[0]})")
+    ss = h["session_start"]
+    if ss != 0 and (ss < HEADER_LEN or ss % 8 != 0):
+        P.err("1.1 session_start", f"session_start is {ss}: 0, or a record boundary from 4096")
     if h["state"] not in (0, 1):
         P.err("1.1 state", f"state is {h['state']}, spec says 0 or 1")
     if (n == 0) != (h["payload_len"] == 0):
@@ -532,6 +536,13 @@ class Log:
                 # foreign or hand-written file) places the record nowhere, as
                 # one without a time: not an error of the file
                 P.note("1.3 time", f"record at {r.offset}: time is NaN (read as no time)")
+        # session_start: where the current session's first record went,
+        # i.e. 4096 or the end of a record (when it lies within the records)
+        ss = self.header["session_start"]
+        if ss and ss <= self.scan.end_offset:
+            ends = {HEADER_LEN} | {r.offset + r.len for r in self.scan.records}
+            if ss not in ends:
+                P.err("1.1 session_start", f"session_start {ss} is not where a record ends")
         # prev links: 0 or a record of the same key; no loops
         nprev_forward = nprev_not_file_prev = 0
         last_of_key = {}

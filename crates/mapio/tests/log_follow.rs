@@ -76,13 +76,21 @@ fn follow_child_process() {
     let per_thread: u64 = var("MAPIO_FOLLOW_N").parse().unwrap();
     let step: u64 = var("MAPIO_FOLLOW_STEP").parse().unwrap();
     let max_body: u64 = var("MAPIO_FOLLOW_BODY").parse().unwrap();
-    let log = LogOptions::new().step(step).create(&path).unwrap();
+    // Session s > 0 reopens the log (beside the parent's follower) and
+    // writes keys of its own: s * THREADS + t.
+    let session: u32 = std::env::var("MAPIO_FOLLOW_SESSION").map_or(0, |s| s.parse().unwrap());
+    let opts = LogOptions::new().step(step);
+    let log = if session == 0 {
+        opts.create(&path).unwrap()
+    } else {
+        opts.open(&path).unwrap()
+    };
     println!("@@ ready");
     // Wait until the parent follows.
     let mut go = String::new();
     std::io::stdin().read_line(&mut go).unwrap();
     std::thread::scope(|s| {
-        for t in 0..THREADS {
+        for t in session * THREADS..(session + 1) * THREADS {
             let log = &log;
             s.spawn(move || {
                 for seq in 0..per_thread {
@@ -128,6 +136,17 @@ struct Writer {
 
 impl Writer {
     fn spawn(role: &str, path: &Path, per_thread: u64, step: u64, max_body: u64) -> Writer {
+        Writer::spawn_session(role, path, per_thread, step, max_body, 0)
+    }
+
+    fn spawn_session(
+        role: &str,
+        path: &Path,
+        per_thread: u64,
+        step: u64,
+        max_body: u64,
+        session: u32,
+    ) -> Writer {
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args([
                 "follow_child_process",
@@ -141,6 +160,7 @@ impl Writer {
             .env("MAPIO_FOLLOW_N", per_thread.to_string())
             .env("MAPIO_FOLLOW_STEP", step.to_string())
             .env("MAPIO_FOLLOW_BODY", max_body.to_string())
+            .env("MAPIO_FOLLOW_SESSION", session.to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -330,4 +350,83 @@ fn follower_ends_when_the_writer_is_killed() {
         c.count
     );
     println!("SCORE records_followed={} kills=1 area=follow", c.count);
+}
+
+/// A follower left running while the run is killed and restarted, again
+/// and again (`mapio tail -F`): every restart reopens the log beside it
+/// (it used to be refused with `Locked`), and the follower returns every
+/// committed record of every session exactly once, in file order, the
+/// same records a post-mortem read finds, going back each time over what
+/// it had stepped past after the killed session's last record.
+#[test]
+fn follower_stays_across_killed_and_restarted_writers() {
+    if std::env::var(CHILD_ENV).is_ok() {
+        return;
+    }
+    const SESSIONS: u32 = 5;
+    const LAST_PER_THREAD: u64 = 2_000;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("restarted.log");
+    let max_body = 200;
+    let step = 64 << 10;
+    let mut session = 0;
+    let mut w = Writer::spawn_session("hang", &path, 1_000_000, step, max_body, session);
+    let reader = LogReader::open(&path).unwrap();
+    w.go();
+    let options = FollowOptions::new()
+        .stop_at_end(false)
+        .idle_timeout(Some(IDLE));
+    let mut follow = reader.follow(options);
+    let mut c = Checker::new(max_body);
+    let mut followed = Vec::new();
+    let mut in_session = 0u64;
+    for r in follow.by_ref() {
+        c.check(&r);
+        // Records of the killed session can still come after the kill.
+        in_session += (r.key == Some((session * THREADS) as u64)) as u64;
+        followed.push(r);
+        let last = session == SESSIONS - 1;
+        if !last && in_session == 1_500 {
+            w.child.kill().unwrap(); // SIGKILL, mid-stream
+            w.child.wait().unwrap();
+            drop(w);
+            session += 1;
+            in_session = 0;
+            let role = if session == SESSIONS - 1 {
+                "close"
+            } else {
+                "hang"
+            };
+            let per_thread = if role == "close" {
+                LAST_PER_THREAD
+            } else {
+                1_000_000
+            };
+            w = Writer::spawn_session(role, &path, per_thread, step, max_body, session);
+            w.go();
+        }
+        let done = |t| c.next.get(&t) == Some(&LAST_PER_THREAD);
+        if last && (session * THREADS..(session + 1) * THREADS).all(done) {
+            break;
+        }
+    }
+    assert_eq!(session, SESSIONS - 1, "the follower stopped early");
+    let status = w.child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    // The follower's records are exactly what the file holds.
+    let post: Vec<Record> = LogReader::open(&path).unwrap().records().collect();
+    assert_eq!(post.len(), followed.len());
+    assert!(
+        post == followed,
+        "the follower and a post-mortem read differ"
+    );
+    assert_eq!(reader.sessions(), SESSIONS as u64);
+    assert!(reader.closed_cleanly());
+    let report = reader.scan();
+    assert!(report.damaged.is_empty(), "{report:?}");
+    println!(
+        "SCORE records_followed={} kills={} area=follow",
+        c.count,
+        SESSIONS - 1
+    );
 }

@@ -520,6 +520,15 @@ pub(crate) fn resync<M: Memory + ?Sized>(
     None
 }
 
+/// Stores zeros over `from..to` (multiples of 8), a word at a time, in
+/// place: how a writer that reopens a log beside readers clears what
+/// follows its last good record (they would fault past a truncation).
+pub(crate) fn zero_range<M: Memory + ?Sized>(mem: &M, from: u64, to: u64) {
+    for i in (from / 8) as usize..(to / 8) as usize {
+        mem.store(i, 0, Ordering::Relaxed);
+    }
+}
+
 /// The end of the last non-zero 8-byte word of `from..to` (`from` if all
 /// are zero), scanning back from `to`.
 pub(crate) fn nonzero_end<M: Memory + ?Sized>(mem: &M, from: u64, to: u64) -> u64 {

@@ -40,6 +40,8 @@ pub const OFF_SYNCED: usize = OFF_ALLOCATED + 8;
 pub const OFF_STATE: usize = OFF_SYNCED + 8;
 /// `sessions`
 pub const OFF_SESSIONS: usize = OFF_STATE + 8;
+/// `session_start`
+pub const OFF_SESSION_START: usize = OFF_SESSIONS + 8;
 /// The schema table.
 pub const OFF_FIELDS: usize = 512;
 /// One schema entry.
@@ -543,6 +545,7 @@ mod tests {
             (OFF_SYNCED, 8, "synced"),
             (OFF_STATE, 8, "state"),
             (OFF_SESSIONS, 8, "sessions"),
+            (OFF_SESSION_START, 8, "session_start"),
             (OFF_HEADER_CRC, 4, "header_crc"),
         ] {
             assert!(

@@ -48,7 +48,8 @@ pub fn verify(path: impl AsRef<Path>) -> Result<ScanReport> {
 
 /// Makes a log that was not closed cleanly appendable again, losing no
 /// committed record: scans it, zeroes what follows the last good record,
-/// writes an end record, and truncates. Returns what the scan found.
+/// writes an end record, and truncates (unless readers are attached:
+/// then [`trim`] does it later). Returns what the scan found.
 pub fn recover(path: impl AsRef<Path>, recovery: Recovery) -> Result<ScanReport> {
     let opts = LogOptions::new()
         .recovery(recovery)

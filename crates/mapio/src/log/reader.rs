@@ -374,11 +374,12 @@ impl FollowOptions {
 
     /// Stop at the end record of a clean close, or when the writer is gone
     /// and nothing more can come (default); otherwise keep waiting (with
-    /// [`idle_timeout`](Self::idle_timeout) as the way out). Note that a
-    /// new writer cannot reopen the log while any reader is attached
-    /// (`Log::open` recovers under the exclusive lock, FORMAT.md 2): a
-    /// follower that keeps waiting after the writer left keeps the next
-    /// session out until it lets go.
+    /// [`idle_timeout`](Self::idle_timeout) as the way out). A follower
+    /// that keeps waiting sees the next session's records when a new
+    /// writer reopens the log (`Log::open` works beside attached readers):
+    /// if it had stepped past where that session starts (over what a
+    /// crashed writer left, or over records a resumed run discarded), it
+    /// goes back there.
     pub fn stop_at_end(mut self, yes: bool) -> Self {
         self.stop_at_end = yes;
         self
@@ -894,6 +895,7 @@ impl LogReader {
             budget: core::resync_budget(self.map.len() as u64),
             stopped: None,
             gaps: Vec::new(),
+            sessions: self.sessions(),
         }
     }
 }
@@ -974,6 +976,10 @@ pub struct Follow<'a> {
     budget: u64,
     stopped: Option<FollowEnd>,
     gaps: Vec<Damage>,
+    /// The header's `sessions` when last looked at: a change means a new
+    /// writer reopened the log (and cleared what followed its last good
+    /// record).
+    sessions: u64,
 }
 
 /// Why a [`Follow`] returned `None`.
@@ -1021,6 +1027,31 @@ impl Follow<'_> {
     }
 }
 
+impl Follow<'_> {
+    /// Whether a new writer has reopened the log since the last look. It
+    /// cleared everything after the last good record before counting the
+    /// session: a follower that had stepped past that point (over what a
+    /// crashed writer left, or over records a resumed run discarded) goes
+    /// back to where the session starts, and forgets the gaps it found
+    /// there (bytes the new writer replaced, possibly while they were
+    /// read).
+    fn new_session(&mut self) -> bool {
+        let now = self.reader.sessions();
+        if now == self.sessions {
+            return false;
+        }
+        self.sessions = now;
+        let start = self.reader.header_word(format::OFF_SESSION_START);
+        if start >= HEADER_LEN && start % 8 == 0 && start < self.pos {
+            self.pos = start;
+            self.gaps.retain(|g| g.from < start);
+        }
+        self.live = self.reader.writer_active();
+        self.reader.refresh();
+        true
+    }
+}
+
 impl Iterator for Follow<'_> {
     type Item = Record;
 
@@ -1048,6 +1079,12 @@ impl Iterator for Follow<'_> {
                 &mut self.buf,
                 &mut self.budget,
             );
+            // Looked at after the step's loads: a record of a new session
+            // was committed after its writer counted the session, so a
+            // step that read one sees the new count here.
+            if self.new_session() {
+                continue;
+            }
             match s {
                 Step::Record(off, f) => {
                     self.pos = off + f.word0.len as u64;

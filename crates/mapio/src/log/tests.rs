@@ -972,3 +972,152 @@ fn resume_from_a_sync_point_of_another_log_is_refused() {
         assert_eq!(LogReader::open(p).unwrap().records().count(), 5);
     }
 }
+
+/// A follower left running (`mapio tail -f`) does not keep a restarted
+/// run out: the new writer recovers beside it (padding the hole, zeroing
+/// in place what followed the last good record, never truncating under
+/// the follower's map), and the follower goes on with the new session,
+/// going back over the bytes it had stepped past.
+#[test]
+fn a_writer_reopens_a_crashed_log_beside_a_follower() {
+    use std::os::unix::fs::FileExt;
+    let (_d, p) = tmp();
+    let log = small().background_allocation(false).create(&p).unwrap();
+    log.append(&Entry::new().key(1), b"first").unwrap();
+    std::mem::forget(log.reserve(&Entry::new().key(2), 8).unwrap());
+    let good_end = log.append(&Entry::new().key(1), b"second").unwrap() + 40;
+    drop(log); // a crash: no end record
+    // A torn record after the last good one: a header word, a bad body.
+    let f = std::fs::OpenOptions::new().write(true).open(&p).unwrap();
+    let torn = format::Word0 {
+        len: 64,
+        kind: format::Kind::Data,
+        has_key: false,
+        has_prev: false,
+        has_time: false,
+        flags: Flags::default(),
+    }
+    .pack();
+    f.write_all_at(&torn.to_le_bytes(), good_end).unwrap();
+    f.write_all_at(&[0xa5; 40], good_end + 8).unwrap();
+    drop(f);
+    let size = std::fs::metadata(&p).unwrap().len();
+
+    let reader = LogReader::open(&p).unwrap();
+    let opts = FollowOptions::new()
+        .stop_at_end(false)
+        .idle_timeout(Some(std::time::Duration::from_millis(30)));
+    let mut f = reader.follow(opts);
+    let got: Vec<_> = f.by_ref().map(|r| r.payload).collect();
+    assert_eq!(got, [b"first".to_vec(), b"second".to_vec()]);
+    assert_eq!(
+        f.gaps().len(),
+        2,
+        "the hole and the torn record: {:?}",
+        f.gaps()
+    );
+    assert!(f.position() > good_end, "stepped over the torn record");
+
+    // Refused with `Locked` before: the follower held the file.
+    let log = small().background_allocation(false).open(&p).unwrap();
+    assert_eq!(log.tail(), good_end);
+    assert_eq!(std::fs::metadata(&p).unwrap().len(), size, "not truncated");
+    log.append(&Entry::new().key(1), b"third").unwrap();
+    assert_eq!(f.next().unwrap().payload, b"third");
+    assert_eq!(f.gaps().len(), 1, "the torn record's gap is forgotten");
+    assert_eq!(f.gaps()[0].why, "hole");
+    let end = log.close().unwrap();
+    assert!(f.next().is_none());
+    drop(f);
+
+    // The file as another reader finds it: one hole padded, three records,
+    // a clean end, zeros after it.
+    let again = LogReader::open(&p).unwrap();
+    let all: Vec<_> = again.records().map(|r| r.payload).collect();
+    assert_eq!(
+        all,
+        [b"first".to_vec(), b"second".to_vec(), b"third".to_vec()]
+    );
+    assert!(again.closed_cleanly());
+    assert_eq!(again.sessions(), 2);
+    let bytes = std::fs::read(&p).unwrap();
+    assert!(bytes[end as usize..].iter().all(|&b| b == 0));
+    drop((again, reader));
+    assert_eq!(trim(&p).unwrap(), Some(end));
+}
+
+/// A run resumed from a checkpoint beside a follower: the follower had
+/// returned records past the resume point; it goes back there and reads
+/// the new session's records once each.
+#[test]
+fn a_follower_goes_back_to_where_a_resumed_run_starts() {
+    let (_d, p) = tmp();
+    let log = small().create(&p).unwrap();
+    let mut points = Vec::new();
+    for step in 0..5u64 {
+        log.append(&Entry::new().key(7).time(step as f64), &step.to_le_bytes())
+            .unwrap();
+        points.push(log.sync_point().unwrap());
+    }
+    drop(log);
+    let reader = LogReader::open(&p).unwrap();
+    let opts = FollowOptions::new()
+        .stop_at_end(false)
+        .idle_timeout(Some(std::time::Duration::from_millis(30)));
+    let mut f = reader.follow(opts);
+    assert_eq!(f.by_ref().count(), 5);
+    // Restart from the checkpoint after step 1: steps 2.. again.
+    let log = small().resume_from(points[1]).open(&p).unwrap();
+    for step in 2..4u64 {
+        log.append(
+            &Entry::new().key(7).time(step as f64),
+            &(100 + step).to_le_bytes(),
+        )
+        .unwrap();
+    }
+    let again: Vec<_> = f
+        .by_ref()
+        .map(|r| u64::from_le_bytes(r.payload[..8].try_into().unwrap()))
+        .collect();
+    assert_eq!(again, [102, 103]);
+    assert!(f.gaps().is_empty(), "{:?}", f.gaps());
+    log.close().unwrap();
+    let all: Vec<_> = reader
+        .records()
+        .map(|r| u64::from_le_bytes(r.payload[..8].try_into().unwrap()))
+        .collect();
+    assert_eq!(all, [0, 1, 102, 103]);
+}
+
+/// Two writers still exclude each other when readers are attached; with
+/// `wait`, the second one gets in once the first has closed.
+#[test]
+fn beside_readers_a_second_writer_is_refused_or_waits() {
+    let (_d, p) = tmp();
+    let log = small().create(&p).unwrap();
+    let _reader = LogReader::open(&p).unwrap();
+    let e = small().open(&p).unwrap_err();
+    assert!(matches!(e, crate::Error::Locked { .. }), "{e}");
+    let t = std::time::Instant::now();
+    let e = small()
+        .wait(std::time::Duration::from_millis(100))
+        .open(&p)
+        .unwrap_err();
+    assert!(matches!(e, crate::Error::Locked { .. }), "{e}");
+    assert!(t.elapsed() >= std::time::Duration::from_millis(100));
+    std::thread::scope(|s| {
+        let second = s.spawn(|| small().wait(std::time::Duration::from_secs(20)).open(&p));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        log.append(&Entry::new(), b"by the first").unwrap();
+        log.close().unwrap();
+        let second = second.join().unwrap().unwrap();
+        second.append(&Entry::new(), b"by the second").unwrap();
+        second.close().unwrap();
+    });
+    let all: Vec<_> = LogReader::open(&p)
+        .unwrap()
+        .records()
+        .map(|r| r.payload)
+        .collect();
+    assert_eq!(all, [b"by the first".to_vec(), b"by the second".to_vec()]);
+}

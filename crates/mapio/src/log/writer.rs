@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::core::{self, Memory, Meta, Space, TAIL_WORD};
 use super::format::{self, Flags, HEADER_LEN, Header, Schema};
@@ -20,6 +20,7 @@ const OFF_WORD_ALLOCATED: usize = format::OFF_ALLOCATED / 8;
 const OFF_WORD_SYNCED: usize = format::OFF_SYNCED / 8;
 const OFF_WORD_STATE: usize = format::OFF_STATE / 8;
 const OFF_WORD_SESSIONS: usize = format::OFF_SESSIONS / 8;
+const OFF_WORD_SESSION_START: usize = format::OFF_SESSION_START / 8;
 
 /// How a record links to the previous record of its key.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -224,8 +225,9 @@ impl LogOptions {
     /// it lies past the log's records. The records before it are kept as
     /// recovery keeps them; the chains continue from them. An index of the
     /// log next to it (`LOG.idx`) is removed, one elsewhere is found stale
-    /// when next used. A follower reading past `offset` would see records
-    /// disappear: like every reopening, this needs the log to itself.
+    /// when next used. A follower attached meanwhile goes back to
+    /// `offset` when the new session starts (records after it that it had
+    /// already returned are gone from the log).
     pub fn resume_at(mut self, offset: u64) -> Self {
         self.resume_at = Some(offset);
         self
@@ -276,7 +278,10 @@ impl LogOptions {
     }
 
     /// Opens an existing log to append to it, recovering it first if it
-    /// was not closed cleanly.
+    /// was not closed cleanly. Readers attached to the log do not stand in
+    /// the way (a live follower goes on with the new session); another
+    /// writer does: [`Error::Locked`], or a wait as [`wait`](Self::wait)
+    /// says.
     pub fn open(&self, path: impl AsRef<Path>) -> Result<Log> {
         Log::open_with(self, path.as_ref()).map(|(log, _)| log)
     }
@@ -844,6 +849,8 @@ impl Log {
         page[format::OFF_ALLOCATED..format::OFF_ALLOCATED + 8]
             .copy_from_slice(&allocated.to_le_bytes());
         page[format::OFF_SESSIONS..format::OFF_SESSIONS + 8].copy_from_slice(&1u64.to_le_bytes());
+        page[format::OFF_SESSION_START..format::OFF_SESSION_START + 8]
+            .copy_from_slice(&HEADER_LEN.to_le_bytes());
         write_page(map.atomics::<AtomicU64>()?, &page);
         if opts.durable {
             map.flush_range(0, HEADER_LEN as usize)?;
@@ -861,10 +868,47 @@ impl Log {
         Ok(log)
     }
 
-    fn open_with(opts: &LogOptions, path: &Path) -> Result<(Log, ScanReport)> {
-        let mut map = opts
+    /// Opens `path` for appending: alone if nobody has it open (the
+    /// exclusive lock, so that recovery may truncate), else beside the
+    /// readers attached (the sharing lock and the writer byte at once: a
+    /// follower left running must not keep a restarted run out). Returns
+    /// the map and whether it is alone.
+    fn open_for_append(opts: &LogOptions, path: &Path) -> Result<(SharedMap, bool)> {
+        let alone = opts
             .map_options(Mode::ReadWrite)
-            .open_shared_exclusive(path)?;
+            .no_wait()
+            .open_shared_exclusive(path);
+        match alone {
+            Err(Error::Locked { .. }) => {}
+            r => return r.map(|m| (m, true)),
+        }
+        // Readers, or another writer. The sharing lock waits as the
+        // options say for an exclusive holder (another writer recovering,
+        // `mapio recover`); the writer byte decides between writers.
+        let map = opts.map_options(Mode::ReadWrite).open_shared(path)?;
+        let deadline = opts.wait.map(|w| Instant::now().checked_add(w));
+        let mut pause = Duration::from_micros(500);
+        loop {
+            if map.claim_role(WRITER_ROLE)? {
+                return Ok((map, false));
+            }
+            match deadline {
+                Some(d) if d.is_none_or(|d| Instant::now() < d) => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(50));
+                }
+                _ => {
+                    return Err(Error::Locked {
+                        path: path.to_path_buf(),
+                        wanted: crate::LockKind::Exclusive,
+                    });
+                }
+            }
+        }
+    }
+
+    fn open_with(opts: &LogOptions, path: &Path) -> Result<(Log, ScanReport)> {
+        let (mut map, alone) = Self::open_for_append(opts, path)?;
         let words = map.atomics::<AtomicU64>()?;
         let header = Header::decode(&read_page(words)).map_err(|e| e.for_file(path))?;
         if let Some(id) = opts.resume_log.filter(|&id| id != header.created_ns) {
@@ -927,12 +971,20 @@ impl Log {
                 core::fill_padding(words, gap.from, gap.to);
             }
         }
-        // Zero everything after the last good record: truncate, then let
-        // allocation bring back zeros. Nothing stale can be mistaken for a
-        // record later.
-        if (map.len() as u64) > good_end {
-            map.truncate(good_end)?;
-        }
+        // Zero everything after the last good record, so that nothing
+        // stale can be mistaken for a record later: truncate (allocation
+        // brings back zeros), or, with readers attached (their maps would
+        // fault past a truncation), store zeros in place; the file keeps
+        // its length, all of it allocated (an `r+` open allocates it).
+        let size = map.len() as u64;
+        let truncated = alone && size > good_end && map.truncate(good_end)?;
+        let allocated = if size > good_end && !truncated {
+            let words = map.atomics::<AtomicU64>()?;
+            core::zero_range(words, good_end, core::nonzero_end(words, good_end, size));
+            size
+        } else {
+            good_end
+        };
         let words = map.atomics::<AtomicU64>()?;
         // The header's counters are hints outside the checksum: any value
         // must be harmless.
@@ -942,11 +994,14 @@ impl Log {
         let synced = synced.min(good_end);
         words.store(OFF_WORD_SYNCED, synced, Ordering::Relaxed);
         words.store(TAIL_WORD, good_end, Ordering::Relaxed);
-        words.store(OFF_WORD_ALLOCATED, good_end, Ordering::Relaxed);
+        words.store(OFF_WORD_ALLOCATED, allocated, Ordering::Relaxed);
         words.store(OFF_WORD_STATE, format::STATE_OPEN, Ordering::Relaxed);
-        words.store(OFF_WORD_SESSIONS, sessions, Ordering::Relaxed);
+        words.store(OFF_WORD_SESSION_START, good_end, Ordering::Relaxed);
+        // Release: a follower that sees the new count sees where the
+        // session starts, and that everything after it was zeroed.
+        words.store(OFF_WORD_SESSIONS, sessions, Ordering::Release);
         map.flush_range(0, HEADER_LEN as usize)?;
-        let log = Self::start(opts, map, path, header, good_end, good_end, keys)?;
+        let log = Self::start(opts, map, path, header, good_end, allocated, keys)?;
         Ok((log, report))
     }
 

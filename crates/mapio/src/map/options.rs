@@ -122,6 +122,13 @@ impl OpenOptions {
         self
     }
 
+    /// Fail at once when the file is locked (the default; undoes
+    /// [`wait`](Self::wait)).
+    pub(crate) fn no_wait(mut self) -> Self {
+        self.wait = Wait::No;
+        self
+    }
+
     /// On creation (`w+`), make the new file and its directory entry
     /// durable (`fsync` of the file and of its parent directory) before
     /// returning.
