@@ -874,6 +874,7 @@ impl Log {
     /// follower left running must not keep a restarted run out). Returns
     /// the map and whether it is alone.
     fn open_for_append(opts: &LogOptions, path: &Path) -> Result<(SharedMap, bool)> {
+        let deadline = opts.wait.map(|w| Instant::now().checked_add(w));
         let alone = opts
             .map_options(Mode::ReadWrite)
             .no_wait()
@@ -886,7 +887,6 @@ impl Log {
         // options say for an exclusive holder (another writer recovering,
         // `mapio recover`); the writer byte decides between writers.
         let map = opts.map_options(Mode::ReadWrite).open_shared(path)?;
-        let deadline = opts.wait.map(|w| Instant::now().checked_add(w));
         let mut pause = Duration::from_micros(500);
         loop {
             if map.claim_role(WRITER_ROLE)? {
