@@ -789,7 +789,7 @@ pub fn follow_main(path: &Path) -> Result<i32> {
                 rec.payload.len()
             );
         }
-        if n % REPORT_RECORDS == 0 || last_report.elapsed() > REPORT_INTERVAL {
+        if n.is_multiple_of(REPORT_RECORDS) || last_report.elapsed() > REPORT_INTERVAL {
             let lag = reader.tail().saturating_sub(follow.position());
             writeln!(
                 out,

@@ -1285,12 +1285,12 @@ fn wait_with_deadline(
     mut child: std::process::Child,
     deadline: Duration,
 ) -> (Option<i32>, Vec<String>) {
-    let stdout = child.stdout.take().unwrap();
+    // Read here unless the caller reads the child's stdout itself.
+    let stdout = child.stdout.take();
     let reader = std::thread::spawn(move || {
-        BufReader::new(stdout)
-            .lines()
-            .map(|l| l.unwrap())
-            .collect::<Vec<_>>()
+        stdout.map_or_else(Vec::new, |out| {
+            BufReader::new(out).lines().map(|l| l.unwrap()).collect()
+        })
     });
     let start = Instant::now();
     let status = loop {
@@ -1371,6 +1371,63 @@ fn tail_follow_restarts_reads_a_run_restarted_beside_it() {
     let all = run(&["cat", "--json", p(&path)]).ok().stdout;
     assert_eq!(all.lines().count(), 4);
     assert_eq!(all.lines().collect::<Vec<_>>(), lines);
+}
+
+/// `tail -F -n N` prints the last N records, then everything a run
+/// restarted from an earlier checkpoint writes (the follower goes back
+/// below where -n started).
+#[test]
+fn tail_follow_restarts_with_lines_prints_a_resumed_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("resumed.log");
+    let log = options().create(&path).unwrap();
+    let mut points = Vec::new();
+    for step in 0..4 {
+        append(&log, 0, step);
+        points.push(log.sync_point().unwrap());
+    }
+    drop(log);
+    let mut child = mapio()
+        .args([
+            "tail",
+            "-F",
+            "-n",
+            "1",
+            "--json",
+            "--idle-timeout",
+            "1.5",
+            p(&path),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        for l in BufReader::new(stdout).lines() {
+            let _ = tx.send(l.unwrap());
+        }
+    });
+    // The follower has printed the last record: now the run restarts.
+    let first = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    let log = options().resume_from(points[1]).open(&path).unwrap();
+    append(&log, 0, 20);
+    append(&log, 0, 21);
+    log.close().unwrap();
+    let (code, _) = wait_with_deadline(child, Duration::from_secs(60));
+    assert_eq!(code, Some(0));
+    reader.join().unwrap();
+    let lines: Vec<String> = std::iter::once(first).chain(rx.try_iter()).collect();
+    let times: Vec<f64> = lines
+        .iter()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["time"]
+                .as_f64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(times, [1.5, 10.0, 10.5], "{lines:?}");
 }
 
 #[test]

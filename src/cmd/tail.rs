@@ -82,7 +82,7 @@ pub fn run(args: Args) -> Outcome {
     // `-f -n N`: start at the N-th last record that exists now. The
     // library's follow starts at the beginning or the end only, so the
     // records before are read and skipped.
-    let skip_below = match args.lines {
+    let mut skip_below = match args.lines {
         Some(n) => {
             let mut last = VecDeque::with_capacity(n.min(1 << 16) + 1);
             let mut end = 0;
@@ -102,7 +102,14 @@ pub fn run(args: Args) -> Outcome {
         .idle_timeout(args.idle_timeout)
         .stop_at_end(!args.follow_restarts);
     let mut follow = r.follow(options);
+    let mut last = 0;
     for rec in follow.by_ref() {
+        // The follower went back: a run restarted from a checkpoint
+        // (-F); everything from there on is new.
+        if rec.offset < last {
+            skip_below = 0;
+        }
+        last = rec.offset;
         if rec.offset < skip_below {
             continue;
         }

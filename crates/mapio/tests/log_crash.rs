@@ -148,7 +148,7 @@ fn child_writer(path: &Path) {
                 while stop == 0 || seq < stop {
                     let p = payload(session, t, seq);
                     let e = entry(t, seq);
-                    let off = if mix(seq ^ t as u64) % 3 == 0 {
+                    let off = if mix(seq ^ t as u64).is_multiple_of(3) {
                         let mut r = log.reserve(&e, p.len()).unwrap();
                         let cut = p.len() / 2;
                         r.put(cut, &p[cut..]).unwrap();
@@ -160,7 +160,7 @@ fn child_writer(path: &Path) {
                     let end = off + record_len(p.len());
                     *last[t as usize].lock().unwrap() = Some((seq, end));
                     seq += 1;
-                    if seq % SYNC_EVERY == 0 {
+                    if seq.is_multiple_of(SYNC_EVERY) {
                         let o = log.sync().unwrap();
                         // Each thread's records up to the last one ending
                         // at or below `o` are durable.

@@ -113,7 +113,7 @@ fn stress_with_a_live_checker() {
                     let mut dropped = 0u64;
                     for i in 0..ops {
                         let h = mix(seed ^ (t << 56) ^ (i << 1) ^ 1);
-                        if h % 10 == 0 {
+                        if h.is_multiple_of(10) {
                             // Dropped reservation: padding.
                             let n = (h >> 8) as usize % 2001;
                             let mut r = log.reserve(&Entry::new().key(t), n).unwrap();

@@ -276,7 +276,7 @@ impl<T: Element> AppendableArray<T> {
             }
             return Ok(());
         }
-        if rows.len() % self.row_len != 0 {
+        if !rows.len().is_multiple_of(self.row_len) {
             return Err(Error::invalid(format!(
                 "{} elements are not a whole number of rows of {}",
                 rows.len(),

@@ -170,7 +170,7 @@ impl DynArray {
                 // Everything after the offset, as np.memmap does without a
                 // shape: measured on the open file, not by a second stat.
                 let avail = file.len() as u64;
-                if avail % item as u64 != 0 {
+                if !avail.is_multiple_of(item as u64) {
                     return Err(Error::mismatch(
                         path,
                         Mismatch::Shape,

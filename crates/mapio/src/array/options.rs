@@ -154,7 +154,7 @@ impl ArrayOptions {
     ) -> Result<Array<T>> {
         // Checked before the file is touched: `w+` truncates it.
         let align = std::mem::align_of::<T>() as u64;
-        if self.offset % align != 0 && shape.iter().all(|&d| d > 0) {
+        if !self.offset.is_multiple_of(align) && shape.iter().all(|&d| d > 0) {
             return Err(Error::invalid(format!(
                 "{}: data at file offset {} would not be aligned for {} ({align}-byte \
                  alignment); choose an offset that is a multiple of {align} (or create it as a \

@@ -75,7 +75,7 @@ impl<T: Element> Array<T> {
         }
         let align = std::mem::align_of::<T>();
         let addr = inner.data().as_ptr() as usize;
-        if !inner.data().is_empty() && addr % align != 0 {
+        if !inner.data().is_empty() && !addr.is_multiple_of(align) {
             let offset = inner.info().data_offset;
             let what = match inner.info().format {
                 super::FileFormat::Npy { .. } => format!(

@@ -385,7 +385,7 @@ pub(crate) fn read_slot_append<M: Memory + ?Sized>(
     out: &mut Vec<u8>,
 ) -> Slot {
     let base = out.len();
-    if off % 8 != 0 || off.checked_add(FIXED_LEN).is_none_or(|e| e > limit) {
+    if !off.is_multiple_of(8) || off.checked_add(FIXED_LEN).is_none_or(|e| e > limit) {
         return Slot::Invalid("record header runs past the end");
     }
     let i = (off / 8) as usize;
@@ -520,12 +520,37 @@ pub(crate) fn resync<M: Memory + ?Sized>(
     None
 }
 
-/// Stores zeros over `from..to` (multiples of 8), a word at a time, in
-/// place: how a writer that reopens a log beside readers clears what
-/// follows its last good record (they would fault past a truncation).
-pub(crate) fn zero_range<M: Memory + ?Sized>(mem: &M, from: u64, to: u64) {
-    for i in (from / 8) as usize..(to / 8) as usize {
-        mem.store(i, 0, Ordering::Relaxed);
+/// Clears `from..to` (multiples of 8) in place: how a writer that
+/// reopens a log beside readers discards what follows its last good
+/// record (they would fault past a truncation). Whatever is there is
+/// zeroed from the end back, and each record's `word0` before the rest of
+/// it, so that at every instant (a writer killed half-way) the log is its
+/// records, at most one hole (a `word0` of zero over bytes), then zeros:
+/// what a crash leaves, never zeros between records, nor a record cut
+/// short that would read as damage. The records' offsets are collected
+/// first (8 bytes each).
+pub(crate) fn clear_range<M: Memory + ?Sized>(mem: &M, from: u64, to: u64) {
+    let zero = |a: u64, b: u64| {
+        for i in ((a / 8) as usize..(b / 8) as usize).rev() {
+            mem.store(i, 0, Ordering::Relaxed);
+        }
+    };
+    let mut starts = Vec::new();
+    let mut pos = from;
+    while let Some(w) = Word0::unpack(mem.load((pos / 8) as usize, Ordering::Relaxed)) {
+        match pos.checked_add(w.len as u64) {
+            Some(end) if end <= to => {
+                starts.push(pos);
+                pos = end;
+            }
+            _ => break,
+        }
+    }
+    zero(pos, to);
+    for &start in starts.iter().rev() {
+        mem.store((start / 8) as usize, 0, Ordering::Relaxed);
+        zero(start + 8, pos);
+        pos = start;
     }
 }
 

@@ -162,7 +162,7 @@ impl Word0 {
         } else {
             word.header_len()
         };
-        if len % 8 != 0 || (len as u64) < min {
+        if !len.is_multiple_of(8) || (len as u64) < min {
             return None;
         }
         if kind == Kind::End && (len as u64 != END_LEN || word.optional_count() != 0) {

@@ -366,7 +366,7 @@ impl Index {
             });
             last = (rec.offset, reader.word_at(rec.offset + 8));
             n += 1;
-            if n % 65536 == 0 {
+            if n.is_multiple_of(65536) {
                 if let Some(p) = progress.as_mut() {
                     p(rec.offset, total);
                 }
@@ -697,7 +697,7 @@ impl Index {
 
     /// Reads an index file's bytes; `Err(why)` if damaged.
     pub fn decode(bytes: &[u8]) -> std::result::Result<Index, String> {
-        if bytes.len() % 8 != 0 {
+        if !bytes.len().is_multiple_of(8) {
             return Err("index sections do not match its length".into());
         }
         let mut words = vec![0u64; bytes.len() / 8];

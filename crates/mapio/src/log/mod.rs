@@ -48,8 +48,9 @@ pub fn verify(path: impl AsRef<Path>) -> Result<ScanReport> {
 
 /// Makes a log that was not closed cleanly appendable again, losing no
 /// committed record: scans it, zeroes what follows the last good record,
-/// writes an end record, and truncates (unless readers are attached:
-/// then [`trim`] does it later). Returns what the scan found.
+/// writes an end record, and truncates (with readers attached it clears
+/// in place instead, and the file keeps its allocation until [`trim`]
+/// gives it back). Returns what the scan found.
 pub fn recover(path: impl AsRef<Path>, recovery: Recovery) -> Result<ScanReport> {
     let opts = LogOptions::new()
         .recovery(recovery)

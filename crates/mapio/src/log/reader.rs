@@ -378,8 +378,9 @@ impl FollowOptions {
     /// that keeps waiting sees the next session's records when a new
     /// writer reopens the log (`Log::open` works beside attached readers):
     /// if it had stepped past where that session starts (over what a
-    /// crashed writer left, or over records a resumed run discarded), it
-    /// goes back there.
+    /// crashed writer left, or over records the new writer discarded: a
+    /// resume, or recovery with `Recovery::StopAtDamage`), it goes back
+    /// there.
     pub fn stop_at_end(mut self, yes: bool) -> Self {
         self.stop_at_end = yes;
         self
@@ -700,7 +701,7 @@ impl LogReader {
         if offset >= size {
             size = self.refresh();
         }
-        if offset % 8 != 0 || offset < HEADER_LEN || offset >= size {
+        if !offset.is_multiple_of(8) || offset < HEADER_LEN || offset >= size {
             return Err(Error::invalid(format!(
                 "{}: offset {offset} is not a record offset of this log (records start at \
                  multiples of 8 from {HEADER_LEN} up to its end, {size} bytes)",
@@ -723,6 +724,7 @@ impl LogReader {
     /// at the first record still being written; otherwise it steps over
     /// holes and damage (see [`scan`](Self::scan) for where they are).
     pub fn records(&self) -> Records<'_> {
+        let sessions = self.sessions();
         let live = self.writer_active();
         self.refresh();
         let limit = self.limit(live);
@@ -734,7 +736,19 @@ impl LogReader {
             buf: Vec::new(),
             budget: core::resync_budget(limit),
             gaps: Vec::new(),
+            sessions,
         }
+    }
+
+    /// Whether a writer has reopened the log since `sessions` was read
+    /// (the header's count then). A read that began with no writer
+    /// attached takes zeros for holes a crashed writer left; once a new
+    /// writer has reopened the log, zeros may be its records still being
+    /// written, and bytes past its start may be changing under the read:
+    /// such a read ends at its first gap, as a read of a live log ends at
+    /// its first pending record, instead of stepping over.
+    fn reopened_since(&self, sessions: u64) -> bool {
+        self.sessions() != sessions
     }
 
     /// Records from `offset` on (a record boundary, such as a
@@ -750,6 +764,7 @@ impl LogReader {
     /// [`records_from`](Self::records_from), without copying payloads out
     /// (every record is still checked); stops when `each` returns false.
     pub(crate) fn scan_meta(&self, from: u64, mut each: impl FnMut(u64, &Meta) -> bool) {
+        let sessions = self.sessions();
         let live = self.writer_active();
         self.refresh();
         let limit = self.limit(live);
@@ -766,6 +781,7 @@ impl LogReader {
                     }
                 }
                 Step::Other(off, _, len) => pos = off + len,
+                Step::Gap(_) if !live && self.reopened_since(sessions) => return,
                 Step::Gap(d) => {
                     self.saw_gap(&d);
                     pos = d.to;
@@ -873,6 +889,9 @@ impl LogReader {
     /// Follows the log as it grows (`tail -f`): yields each record as soon
     /// as its writer commits it, in file order.
     pub fn follow(&self, options: FollowOptions) -> Follow<'_> {
+        // Before the start is found: a session that begins meanwhile is
+        // then seen (and a start past it goes back).
+        let sessions = self.sessions();
         let start = if options.from_end {
             self.refresh();
             let live = self.writer_active();
@@ -895,7 +914,7 @@ impl LogReader {
             budget: core::resync_budget(self.map.len() as u64),
             stopped: None,
             gaps: Vec::new(),
-            sessions: self.sessions(),
+            sessions,
         }
     }
 }
@@ -909,6 +928,9 @@ pub struct Records<'a> {
     buf: Vec<u8>,
     budget: u64,
     gaps: Vec<Damage>,
+    /// The header's `sessions` when the read began (see
+    /// [`LogReader::reopened_since`]).
+    sessions: u64,
 }
 
 impl std::fmt::Debug for Records<'_> {
@@ -954,6 +976,9 @@ impl Iterator for Records<'_> {
                     return Some(Record::from_found(off, &f, std::mem::take(&mut self.buf)));
                 }
                 Step::Other(off, _, len) => self.pos = off + len,
+                Step::Gap(_) if !self.live && self.reader.reopened_since(self.sessions) => {
+                    return None;
+                }
                 Step::Gap(d) => {
                     self.reader.saw_gap(&d);
                     self.pos = d.to;
@@ -1042,7 +1067,7 @@ impl Follow<'_> {
         }
         self.sessions = now;
         let start = self.reader.header_word(format::OFF_SESSION_START);
-        if start >= HEADER_LEN && start % 8 == 0 && start < self.pos {
+        if start >= HEADER_LEN && start.is_multiple_of(8) && start < self.pos {
             self.pos = start;
             self.gaps.retain(|g| g.from < start);
         }

@@ -1121,3 +1121,170 @@ fn beside_readers_a_second_writer_is_refused_or_waits() {
         .collect();
     assert_eq!(all, [b"by the first".to_vec(), b"by the second".to_vec()]);
 }
+
+/// A read that began with no writer attached, while a writer reopens the
+/// log beside it and leaves a record pending: it stops there (as a read
+/// of a live log stops at its first pending record) instead of taking it
+/// for a crash hole, stepping over it and returning what follows.
+#[test]
+fn a_read_begun_before_a_reopen_stops_at_a_pending_record() {
+    let (_d, p) = tmp();
+    let log = small().background_allocation(false).create(&p).unwrap();
+    log.append(&Entry::new().key(1), b"first").unwrap();
+    let reader = LogReader::open(&p).unwrap();
+    log.close().unwrap(); // not truncated: the reader is attached
+    let mut it = reader.records();
+    assert_eq!(it.next().unwrap().payload, b"first");
+    let w = small().background_allocation(false).open(&p).unwrap();
+    let mut a = w.reserve(&Entry::new().key(2), 8).unwrap();
+    a.put(0, &2u64.to_le_bytes()).unwrap();
+    w.append(&Entry::new().key(3), b"third").unwrap();
+    let rest: Vec<_> = it.by_ref().map(|r| r.key).collect();
+    assert!(
+        rest.is_empty() && it.gaps().is_empty(),
+        "{rest:?} {:?}",
+        it.gaps()
+    );
+    assert!(!reader.damage_seen());
+    a.commit().unwrap();
+    w.close().unwrap();
+    let post: Vec<_> = reader.records().map(|r| r.key).collect();
+    assert_eq!(post, [Some(1), Some(2), Some(3)]);
+}
+
+/// An index build that began with no writer attached, while a writer
+/// reopens the log (hook: the progress callback) and leaves a record
+/// pending: the build stops there (it used to step over it as a crash
+/// hole and cover past it, so that extending never picked it up).
+#[test]
+fn an_index_built_while_a_writer_reopens_the_log_misses_nothing() {
+    let (_d, p) = tmp();
+    let log = small().background_allocation(false).create(&p).unwrap();
+    for i in 0..65536u64 {
+        log.append(&Entry::new().key(i % 8), &i.to_le_bytes())
+            .unwrap();
+    }
+    let reader = LogReader::open(&p).unwrap();
+    log.close().unwrap();
+    let mut leaked: Option<&'static Log> = None;
+    let mut res: Option<Reservation<'static>> = None;
+    let mut progress = |_: u64, _: u64| {
+        if leaked.is_some() {
+            return;
+        }
+        let w: &'static Log = Box::leak(Box::new(
+            small().background_allocation(false).open(&p).unwrap(),
+        ));
+        let mut r = w.reserve(&Entry::new().key(100), 8).unwrap();
+        r.put(0, &100u64.to_le_bytes()).unwrap();
+        w.append(&Entry::new().key(101), b"later").unwrap();
+        leaked = Some(w);
+        res = Some(r);
+    };
+    let idx = Index::build(&reader, Some(&mut progress)).unwrap();
+    res.take().expect("hook ran").commit().unwrap();
+    let w = leaked.unwrap();
+    w.append(&Entry::new().key(102), b"after").unwrap();
+    let idx = idx.extend(&reader, None).unwrap();
+    assert_eq!(idx.offsets(101).len(), 1);
+    assert_eq!(idx.offsets(102).len(), 1);
+    assert_eq!(
+        LogReader::open(&p)
+            .unwrap()
+            .records()
+            .filter(|r| r.key == Some(100))
+            .count(),
+        1,
+        "the record is in the log"
+    );
+    assert_eq!(
+        idx.offsets(100).len(),
+        1,
+        "the pending record is indexed once committed"
+    );
+}
+
+/// What a writer killed while it clears a resume beside a reader leaves,
+/// at every instant of `clear_range` (replayed store by store on a
+/// memory that stops after n stores): the records before the point where
+/// it stopped, then at most a hole, then zeros. Nothing reads as damage,
+/// no record is cut short, and the records not yet cleared are intact
+/// (the restarted run resumes again).
+#[test]
+fn a_writer_killed_while_it_clears_a_resume_leaves_a_log() {
+    use super::core::Memory;
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    /// A memory whose stores stop after `budget` of them (the kill).
+    struct Killed<'a> {
+        words: &'a [AtomicU64],
+        budget: AtomicUsize,
+    }
+    impl Memory for Killed<'_> {
+        fn load(&self, i: usize, order: Ordering) -> u64 {
+            self.words.load(i, order)
+        }
+        fn store(&self, i: usize, value: u64, order: Ordering) {
+            let left = self.budget.load(Ordering::Relaxed);
+            if left > 0 {
+                self.budget.store(left - 1, Ordering::Relaxed);
+                self.words.store(i, value, order);
+            }
+        }
+        fn fetch_add(&self, i: usize, value: u64, order: Ordering) -> u64 {
+            self.words.fetch_add(i, value, order)
+        }
+    }
+    let (_d, p) = tmp();
+    let log = small().create(&p).unwrap();
+    let mut points = Vec::new();
+    for step in 0..5u64 {
+        log.append(&Entry::new().key(7), &step.to_le_bytes())
+            .unwrap();
+        points.push(log.sync_point().unwrap());
+    }
+    let end = log.close().unwrap();
+    let from = points[1].offset;
+    let pristine = std::fs::read(&p).unwrap();
+    let stores = ((end - from) / 8) as usize;
+    for n in 0..=stores {
+        std::fs::write(&p, &pristine).unwrap();
+        {
+            let m = crate::map::MappedFile::options()
+                .mode(crate::map::Mode::ReadWrite)
+                .open_shared(&p)
+                .unwrap();
+            let words = m.atomics::<AtomicU64>().unwrap();
+            // What the writer stores in the header first (`open_with`).
+            words[format::OFF_SYNCED / 8].store(from, Ordering::Relaxed);
+            words[format::OFF_TAIL / 8].store(from, Ordering::Relaxed);
+            words[format::OFF_STATE / 8].store(format::STATE_OPEN, Ordering::Relaxed);
+            let mem = Killed {
+                words,
+                budget: AtomicUsize::new(n),
+            };
+            core::clear_range(&mem, from, end);
+        }
+        let report = verify(&p).unwrap();
+        assert!(
+            report.damaged.is_empty(),
+            "after {n} stores: {:?}",
+            report.damaged
+        );
+        let kept: Vec<_> = LogReader::open(&p)
+            .unwrap()
+            .records()
+            .map(|r| u64::from_le_bytes(r.payload[..8].try_into().unwrap()))
+            .collect();
+        assert!(
+            kept.len() >= 2 && kept.iter().copied().eq(0..kept.len() as u64),
+            "after {n} stores: {kept:?}"
+        );
+        if n == stores {
+            assert_eq!(kept, [0, 1]);
+        }
+        // The restarted run resumes again.
+        let w = small().resume_from(points[1]).open(&p).unwrap();
+        w.close().unwrap();
+        assert_eq!(LogReader::open(&p).unwrap().records().count(), 2);
+    }
+}

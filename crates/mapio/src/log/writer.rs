@@ -716,7 +716,7 @@ pub(crate) fn trim_closed(path: &Path) -> Result<Option<u64>> {
     // `tail` and `state` are hints outside the checksum (stale after a
     // crash of the machine, or crafted): truncate only zeros, never a
     // record a stale tail does not know of.
-    let only_zeros_after = size % 8 == 0
+    let only_zeros_after = size.is_multiple_of(8)
         && words.len() as u64 * 8 >= size
         && words[(end / 8) as usize..(size / 8) as usize]
             .iter()
@@ -963,6 +963,21 @@ impl Log {
             // Best effort: an index that describes discarded records.
             let _ = std::fs::remove_file(super::Index::path_for(path, None));
         }
+        // The new session first, so that readers attached know of it
+        // before any byte changes under them: they read no further than
+        // `tail`, a follower that had gone past `session_start` goes back
+        // there, and a read that began before stops at its next gap. The
+        // header's counters are hints outside the checksum: any value
+        // must be harmless.
+        let sessions = words
+            .load(OFF_WORD_SESSIONS, Ordering::Relaxed)
+            .saturating_add(1);
+        words.store(OFF_WORD_SYNCED, synced.min(good_end), Ordering::Relaxed);
+        words.store(TAIL_WORD, good_end, Ordering::Relaxed);
+        words.store(OFF_WORD_STATE, format::STATE_OPEN, Ordering::Relaxed);
+        words.store(OFF_WORD_SESSION_START, good_end, Ordering::Relaxed);
+        // Release: a reader that sees the new count sees the rest.
+        words.store(OFF_WORD_SESSIONS, sessions, Ordering::Release);
         // Holes and damage below the end become padding: a live reader
         // must never wait at a hole left by a crashed session, and nothing
         // there could be returned anyway (it does not check).
@@ -974,32 +989,21 @@ impl Log {
         // Zero everything after the last good record, so that nothing
         // stale can be mistaken for a record later: truncate (allocation
         // brings back zeros), or, with readers attached (their maps would
-        // fault past a truncation), store zeros in place; the file keeps
-        // its length, all of it allocated (an `r+` open allocates it).
+        // fault past a truncation), clear it in place (`clear_range`:
+        // killed half-way, the log is still records and zeros, and the
+        // restarted run resumes again); the file keeps its length, all of
+        // it allocated (an `r+` open allocates it).
         let size = map.len() as u64;
         let truncated = alone && size > good_end && map.truncate(good_end)?;
         let allocated = if size > good_end && !truncated {
             let words = map.atomics::<AtomicU64>()?;
-            core::zero_range(words, good_end, core::nonzero_end(words, good_end, size));
+            core::clear_range(words, good_end, core::nonzero_end(words, good_end, size));
             size
         } else {
             good_end
         };
-        let words = map.atomics::<AtomicU64>()?;
-        // The header's counters are hints outside the checksum: any value
-        // must be harmless.
-        let sessions = words
-            .load(OFF_WORD_SESSIONS, Ordering::Relaxed)
-            .saturating_add(1);
-        let synced = synced.min(good_end);
-        words.store(OFF_WORD_SYNCED, synced, Ordering::Relaxed);
-        words.store(TAIL_WORD, good_end, Ordering::Relaxed);
-        words.store(OFF_WORD_ALLOCATED, allocated, Ordering::Relaxed);
-        words.store(OFF_WORD_STATE, format::STATE_OPEN, Ordering::Relaxed);
-        words.store(OFF_WORD_SESSION_START, good_end, Ordering::Relaxed);
-        // Release: a follower that sees the new count sees where the
-        // session starts, and that everything after it was zeroed.
-        words.store(OFF_WORD_SESSIONS, sessions, Ordering::Release);
+        map.atomics::<AtomicU64>()?
+            .store(OFF_WORD_ALLOCATED, allocated, Ordering::Relaxed);
         map.flush_range(0, HEADER_LEN as usize)?;
         let log = Self::start(opts, map, path, header, good_end, allocated, keys)?;
         Ok((log, report))

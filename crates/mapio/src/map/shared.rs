@@ -81,7 +81,7 @@ impl SharedMap {
 
     fn check_align<A>(&self) -> Result<()> {
         let size = std::mem::size_of::<A>();
-        if self.core.delta % size != 0 {
+        if !self.core.delta.is_multiple_of(size) {
             return Err(Error::mismatch(
                 &self.core.path,
                 crate::Mismatch::Alignment,

@@ -1,7 +1,8 @@
 //! CRC-32C (Castagnoli) of a few byte slices taken as one.
 //!
-//! A log record's CRC covers its payload length, its optional fields, its
-//! payload and its first word: four pieces, one of them 4 bytes long. The
+//! A log record's CRC covers its payload length and optional fields, its
+//! payload, and its first word: three pieces, the first 4 bytes past a
+//! whole number of words. The
 //! `crc32c` crate is fast on long inputs (three interleaved streams), but
 //! each call pays a fixed cost, and a piece that is not a whole number of
 //! words goes a byte at a time. Gathering the pieces into one buffer first

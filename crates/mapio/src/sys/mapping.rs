@@ -188,7 +188,7 @@ impl Mapping {
         view: View,
     ) -> io::Result<Mapping> {
         let page = super::page_size();
-        if file_offset % page as u64 != 0 {
+        if !file_offset.is_multiple_of(page as u64) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "mapping offset is not a multiple of the page size",
