@@ -18,7 +18,10 @@
 //!   (during startup or recovery); one time in four the child closes the
 //!   log after a few hundred appends per thread (the kill lands before,
 //!   during or after the close; after it, the log must be clean and
-//!   complete).
+//!   complete). When continuing a log, one time in two the parent keeps a
+//!   reader attached through the child's run and its own reopen, so that
+//!   both recover beside a reader (in place, without truncating) and the
+//!   early kills land in that recovery.
 //!
 //!   `MAPIO_KILLS` sets the number of kills (default 200; 200 take ~40 s,
 //!   5000 ~19 min on 2 cores); `MAPIO_SEED` the seed of the delays. It
@@ -296,6 +299,8 @@ struct Totals {
     kills: u64,
     early: u64,
     closed: u64,
+    /// Iterations with a reader attached through the run and the reopen.
+    beside: u64,
     records_verified: u64,
     sessions: u64,
     holes: u64,
@@ -317,6 +322,7 @@ fn kill_loop() {
         kills: 0,
         early: 0,
         closed: 0,
+        beside: 0,
         records_verified: 0,
         sessions: 0,
         holes: 0,
@@ -335,6 +341,7 @@ fn kill_loop() {
         // waiting for it to start: during its startup, or while it
         // recovers the log.
         let early = iter % 2 == 1 && rng.below(3) == 0;
+        let beside = iter % 2 == 1 && rng.below(2) == 0;
         let delay = if early {
             Duration::from_micros(rng.below(20_000))
         } else {
@@ -348,8 +355,9 @@ fn kill_loop() {
             0
         };
         let ctx = format!(
-            "kill {iter} (MAPIO_SEED={seed:#x}, session {session}, delay {delay:?}{}{})",
+            "kill {iter} (MAPIO_SEED={seed:#x}, session {session}, delay {delay:?}{}{}{})",
             if early { " after spawn" } else { "" },
+            if beside { ", beside a reader" } else { "" },
             if stop > 0 {
                 format!(", close after {stop} appends per thread")
             } else {
@@ -357,10 +365,12 @@ fn kill_loop() {
             }
         );
         totals.early += early as u64;
+        totals.beside += beside as u64;
         let kill = Kill {
             session,
             delay,
             early,
+            beside,
             stop,
             last_look: iter % 2 == 1 || iter + 1 == kills,
         };
@@ -376,11 +386,12 @@ fn kill_loop() {
     }
     let elapsed = started.elapsed();
     eprintln!(
-        "log_crash kill_loop: {} kills ({} early, {} after a close), {} sessions, {} records verified \
-         ({} below a reported sync), {} holes stepped over, seed {seed:#x}, {:.1?}",
+        "log_crash kill_loop: {} kills ({} early, {} after a close, {} beside a reader), {} sessions, \
+         {} records verified ({} below a reported sync), {} holes stepped over, seed {seed:#x}, {:.1?}",
         totals.kills,
         totals.early,
         totals.closed,
+        totals.beside,
         totals.sessions,
         totals.records_verified,
         totals.synced_records,
@@ -389,14 +400,15 @@ fn kill_loop() {
     );
     println!(
         "SCORE kills={} sessions={} records_verified={} synced_records={} holes={} early={} \
-         closed={} seed={seed:#x} area=log_kill",
+         closed={} beside={} seed={seed:#x} area=log_kill",
         totals.kills,
         totals.sessions,
         totals.records_verified,
         totals.synced_records,
         totals.holes,
         totals.early,
-        totals.closed
+        totals.closed,
+        totals.beside
     );
 }
 
@@ -407,6 +419,8 @@ struct Kill {
     /// after it was spawned.
     delay: Duration,
     early: bool,
+    /// Keep a reader attached through the child's run and the reopen.
+    beside: bool,
     /// Appends per thread after which the child closes the log (0: never).
     stop: u64,
     /// Check the log once more after reopening (the next iteration starts
@@ -419,9 +433,12 @@ fn one_kill(path: &Path, kill: &Kill, expect: &mut Expect, totals: &mut Totals, 
         session,
         delay,
         early,
+        beside,
         stop,
         last_look,
     } = kill;
+    let attached =
+        beside.then(|| LogReader::open(path).unwrap_or_else(|e| panic!("{ctx}: reader: {e}")));
     let (mut child, rx) = spawn_child("writer", path, session, stop);
     if !early {
         let first = rx
@@ -517,6 +534,10 @@ fn one_kill(path: &Path, kill: &Kill, expect: &mut Expect, totals: &mut Totals, 
     .unwrap_or_else(|e| panic!("{ctx}: append after recovery: {e}"));
     log.close()
         .unwrap_or_else(|e| panic!("{ctx}: close after recovery: {e}"));
+    if let Some(r) = attached {
+        // It kept the file's length: nothing was truncated under it.
+        assert!(r.records().count() as u64 > report.records, "{ctx}");
+    }
     expect.parent.insert(session, n + 1);
     for t in 0..THREADS {
         let have = counts.get(&(session, t)).copied().unwrap_or(0);
