@@ -1218,6 +1218,40 @@ fn unclean_log_verifies_with_a_warning_and_recovers() {
     assert_eq!(info["sessions"], 2);
 }
 
+/// `mapio recover` beside a reader: the crashed log is recovered (it used
+/// to exit 4), keeps its allocation, and says so; once the reader is
+/// gone, a second recover gives the space back.
+#[test]
+fn recover_beside_a_reader_keeps_the_allocation_until_it_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.log");
+    let log = options().create(&path).unwrap();
+    for k in 0..3 {
+        append(&log, k, 0);
+    }
+    drop(log); // a crash
+    wait_until_released(&path);
+    let reader = mapio::log::LogReader::open(&path).unwrap();
+    let r = run(&["recover", p(&path)]).ok();
+    assert!(r.stdout.contains("now clean"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("its allocated space was kept"),
+        "{}",
+        r.stdout
+    );
+    let kept = std::fs::metadata(&path).unwrap().len();
+    assert_eq!(reader.records().count(), 3);
+    drop(reader);
+    let r = run(&["recover", "--json", p(&path)]).ok().json();
+    assert_eq!(r["changed"], true);
+    let size = std::fs::metadata(&path).unwrap().len();
+    assert!(size < kept, "{size} vs {kept}");
+    assert_eq!(r["file_size"], size);
+    let v = run(&["verify", "--json", p(&path)]).ok().json();
+    assert_eq!(v["clean"], true);
+    assert_eq!(v["records"], 3);
+}
+
 #[test]
 fn recover_while_a_writer_holds_the_log_exits_4() {
     let dir = tempfile::tempdir().unwrap();

@@ -15,10 +15,13 @@ use super::{Exit, Outcome};
 /// Recover a log after a crash: keep every good record, cover holes and
 /// damage with padding, write an end record, truncate.
 ///
-/// Fails with exit code 4 while a writer (or anything else) has the log
-/// open. A log that is already clean is left untouched, unless it was
-/// closed while a reader had it open: the space left after its end record
-/// is then given back (truncated), and nothing else changes.
+/// Fails with exit code 4 while a writer has the log open. With readers
+/// attached (a `tail -f`, a query), a crashed log is recovered beside them
+/// but keeps its allocated size; run recover again once they are gone to
+/// give it back. A log that is already clean is left untouched, unless it
+/// was closed while a reader had it open: the space left after its end
+/// record is then given back (truncated; exit code 4 while readers are
+/// attached), and nothing else changes.
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// The log
@@ -147,5 +150,12 @@ fn print_report(
     out.line(&format!(
         "the log is now clean and appendable ({})",
         bytes_text(file_size)
-    ))
+    ))?;
+    if file_size > r.end_offset + 4096 {
+        out.line(
+            "  another process has it open, so its allocated space was kept; run `mapio recover` \
+             again once it has let go to give that back",
+        )?;
+    }
+    Ok(())
 }
