@@ -6,7 +6,7 @@ use common::listing;
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -1250,6 +1250,172 @@ fn recover_beside_a_reader_keeps_the_allocation_until_it_is_gone() {
     let v = run(&["verify", "--json", p(&path)]).ok().json();
     assert_eq!(v["clean"], true);
     assert_eq!(v["records"], 3);
+}
+
+/// `at --interpolate linear` shows interpolated values at the time asked
+/// (as `export` writes them), with the record's own time beside them.
+#[test]
+fn at_interpolated_shows_the_time_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.log");
+    write_log(&path, 2, 3); // times 0, 0.5, 1
+    let lines = run(&[
+        "at",
+        p(&path),
+        "--time",
+        "0.25",
+        "--interpolate",
+        "linear",
+        "--json",
+    ])
+    .ok()
+    .json_lines();
+    assert_eq!(lines.len(), 2);
+    for v in &lines {
+        assert_eq!(v["interpolated"], true, "{v}");
+        assert_eq!(v["time"], 0.25, "{v}");
+        assert_eq!(v["record_time"], 0.0, "{v}");
+        assert_eq!(v["fields"]["pos"][1], 0.5, "step 0 to 1, halfway: {v}");
+    }
+    let text = run(&["at", p(&path), "--time", "0.25", "--interpolate", "linear"])
+        .ok()
+        .stdout;
+    assert!(text.contains("(interpolated)"), "{text}");
+    let out = dir.path().join("state");
+    run(&[
+        "export",
+        p(&path),
+        "--out",
+        p(&out),
+        "--time",
+        "0.25",
+        "--interpolate",
+        "linear",
+    ])
+    .ok();
+    // Without interpolation, the record's own time.
+    let plain = run(&["at", p(&path), "--time", "0.25", "--json"])
+        .ok()
+        .json_lines();
+    assert!(
+        plain
+            .iter()
+            .all(|v| v["time"] == 0.0 && v.get("record_time").is_none())
+    );
+}
+
+/// A process id that is not running: a child that has exited.
+fn dead_pid() -> u32 {
+    let mut c = Command::new("true").spawn().unwrap();
+    let pid = c.id();
+    c.wait().unwrap();
+    pid
+}
+
+/// Temporary files an export or index build killed half-way left (as
+/// large as its output) are removed by the next one there; those of a
+/// running process, and other files, are not.
+#[test]
+fn export_and_index_remove_what_killed_ones_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.log");
+    write_log(&path, 3, 2);
+    let out = dir.path().join("state");
+    std::fs::create_dir(&out).unwrap();
+    let dead = dead_pid();
+    let left = out.join(format!(".pos.npy.mapio-export-{dead}-0123abcd"));
+    let live = out.join(format!(
+        ".pos.npy.mapio-export-{}-0123abcd",
+        std::process::id()
+    ));
+    let other = out.join(format!(".notes.mapio-export-{dead}-xyz"));
+    for f in [&left, &live, &other] {
+        std::fs::write(f, b"x").unwrap();
+    }
+    run(&["export", p(&path), "--out", p(&out)]).ok();
+    assert!(!left.exists() && live.exists() && other.exists());
+    let idx_left = dir
+        .path()
+        .join(format!(".run.log.idx.mapio-index-{dead}-89abcdef"));
+    std::fs::write(&idx_left, b"x").unwrap();
+    run(&["index", p(&path)]).ok();
+    assert!(!idx_left.exists());
+    assert!(dir.path().join("run.log.idx").exists());
+}
+
+/// `index --index-dir DIR` makes DIR (as `at`'s note suggests it).
+#[test]
+fn index_makes_its_index_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.log");
+    write_log(&path, 3, 2);
+    let idx = dir.path().join("indexes/run");
+    let note = run(&["at", p(&path), "--time", "1", "--index-dir", p(&idx)])
+        .ok()
+        .stderr;
+    assert!(note.contains("mapio index --index-dir"), "{note}");
+    run(&["index", "--index-dir", p(&idx), p(&path)]).ok();
+    assert!(idx.join("run.log.idx").exists());
+    let note = run(&["at", p(&path), "--time", "1", "--index-dir", p(&idx)])
+        .ok()
+        .stderr;
+    assert_eq!(note, "");
+}
+
+/// Ctrl-C in the middle of an export removes its temporary columns and
+/// exits 130, replacing nothing.
+#[test]
+fn an_interrupted_export_leaves_no_temporary_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.log");
+    write_log(&path, 20_000, 20);
+    let out = dir.path().join("state");
+    let mut child = mapio()
+        .args(["export", p(&path), "--out", p(&out), "--no-index"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let temporaries = |d: &Path| -> Vec<PathBuf> {
+        std::fs::read_dir(d)
+            .map(|it| {
+                it.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.to_string_lossy().contains(".mapio-export-"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let start = Instant::now();
+    while temporaries(&out).is_empty() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the export ended first: make the log bigger"
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no temporary file appeared"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("interrupted"));
+    assert_eq!(temporaries(&out), Vec::<PathBuf>::new());
+    assert!(
+        !out.join("pos.npy").exists(),
+        "nothing was renamed into place"
+    );
 }
 
 #[test]

@@ -132,7 +132,7 @@ fn demo_json_then_queries_then_numpy() {
     assert!(
         state
             .iter()
-            .all(|r| r["time"] == 7.0 && r["interpolated"] == true)
+            .all(|r| r["time"] == 7.5 && r["record_time"] == 7.0 && r["interpolated"] == true)
     );
     let history = lines(&ok(&["history", p(&log), "--key", "42", "--json"]));
     let times: Vec<f64> = history

@@ -46,13 +46,22 @@ pub fn run(args: Args) -> Outcome {
         .collect();
     let mut out = Out::new();
     for e in state.entries() {
-        // The record with the payload at the time.
-        let shown = state.record(&e);
+        // The record with the payload at the time; interpolated values
+        // are at the time asked (as `export` writes them), not the
+        // record's.
+        let mut shown = state.record(&e);
+        let record_time = shown.time;
+        if e.interpolated {
+            shown.time = Some(args.time);
+        }
         if args.json {
             let mut v = record_json(&shown, &schema);
             if let Value::Object(m) = &mut v {
                 m.insert("file".into(), json!(files[e.file]));
                 m.insert("interpolated".into(), json!(e.interpolated));
+                if e.interpolated {
+                    m.insert("record_time".into(), json!(record_time));
+                }
             }
             out.json_line(&v)?;
         } else {

@@ -52,6 +52,7 @@ pub fn run(args: Args) -> Outcome {
         }
     }
     let set = args.set.open_for_query()?;
+    super::clean_up_on_signal(vec![args.out.clone()])?;
     let summary = {
         let _p = Progress::spinner("exporting");
         set.export(

@@ -3,6 +3,7 @@
 
 use serde_json::json;
 
+use super::args::io_error;
 use super::out::{Out, bytes_text};
 use super::progress::Progress;
 use super::set::SetArgs;
@@ -43,12 +44,36 @@ pub fn run(args: Args) -> Outcome {
             Some(b)
         })
         .collect();
+    // An index is written under a temporary name, then renamed.
+    if let Some(d) = &args.set.index_dir {
+        std::fs::create_dir_all(d).map_err(|e| io_error(d, "mkdir", e))?;
+    }
+    let dirs = files
+        .iter()
+        .filter_map(|p| {
+            let ipath = mapio::log::Index::path_for(p, args.set.index_dir.as_deref());
+            ipath.parent().map(|d| d.to_path_buf())
+        })
+        .collect();
+    super::clean_up_on_signal(dirs)?;
     let mut cb = |file: usize, done: u64, _all: u64| bar.set(done_before[file] + done);
-    let notes = if args.rebuild {
-        set.rebuild_indexes(Some(&mut cb))?
+    let built = if args.rebuild {
+        set.rebuild_indexes(Some(&mut cb))
     } else {
-        set.build_indexes(Some(&mut cb))?
+        set.build_indexes(Some(&mut cb))
     };
+    let notes = built.map_err(|e| {
+        let readonly = matches!(&e, mapio::Error::Io { source, .. }
+            if matches!(source.kind(), std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem));
+        if readonly && args.set.index_dir.is_none() {
+            let msg = format!(
+                "{e}; an index goes next to its log unless --index-dir DIR puts it elsewhere"
+            );
+            anyhow::Error::new(e).context(msg)
+        } else {
+            anyhow::Error::new(e)
+        }
+    })?;
     drop(bar);
     let mut out = Out::new();
     let mut rows = Vec::new();
@@ -86,7 +111,7 @@ pub fn run(args: Args) -> Outcome {
                 None => (what.as_str(), String::new()),
             };
             out.line(&format!(
-                "{}: {verb} {} ({}, {:.1}% of the log's records){order}{why}",
+                "{}: {verb} {} ({}, {:.1}% of the size of the log's records){order}{why}",
                 path.display(),
                 ipath.display(),
                 bytes_text(isize),

@@ -99,6 +99,32 @@ pub fn usage(msg: impl Into<String>) -> anyhow::Error {
     UsageError(msg.into()).into()
 }
 
+/// Installs a handler for SIGINT, SIGTERM and SIGHUP that removes this
+/// process's temporary files in `dirs` (mapio writes large outputs, an
+/// export's columns or an index, under temporary names and renames them
+/// into place when complete) and exits with status 130: an interrupted
+/// command leaves nothing behind. (Files left by a process killed
+/// outright are removed by the next export or index build there.)
+pub fn clean_up_on_signal(dirs: Vec<std::path::PathBuf>) -> anyhow::Result<()> {
+    use signal_hook::consts::signal::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
+    std::thread::spawn(move || {
+        if signals.forever().next().is_some() {
+            let pid = std::process::id();
+            let removed: usize = dirs
+                .iter()
+                .map(|d| mapio::map::remove_temporaries(d, Some(pid)).len())
+                .sum();
+            let _ = writeln!(
+                io::stderr(),
+                "mapio: interrupted; {removed} temporary file(s) removed, nothing was replaced"
+            );
+            std::process::exit(Exit::Interrupted as i32);
+        }
+    });
+    Ok(())
+}
+
 /// How an error ends the process: `None` for a closed stdout (the reader
 /// of a pipe went away, as `| head` does), which is not a failure.
 pub fn classify(err: &anyhow::Error) -> Option<Exit> {

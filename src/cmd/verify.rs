@@ -143,6 +143,7 @@ fn log_json(r: &ScanReport) -> Value {
     json!({
         "ok": r.is_intact(),
         "records": r.records,
+        "keys": r.keys,
         "padding": r.padding,
         "holes": ranges_json(&r.holes),
         "damaged": ranges_json(&r.damaged),

@@ -167,7 +167,7 @@ fn no_space_text(path: &Path, offset: u64, requested: u64, source: &io::Error) -
         String::new()
     };
     format!(
-        "{}: {what}: {why} ({source}); free some space or choose a smaller size{kept}",
+        "{}: {what}: {why} ({source}); free some space, or write less{kept}",
         path.display()
     )
 }

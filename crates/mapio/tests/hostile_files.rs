@@ -558,3 +558,46 @@ fn an_impossible_prev_link_is_corrupt() {
         );
     }
 }
+
+/// A data record with a key and a time (and an empty payload).
+fn timed_record(key: u64, time: f64) -> Vec<u8> {
+    let w0 = Word0 {
+        len: 32,
+        kind: Kind::Data,
+        has_key: true,
+        has_prev: false,
+        has_time: true,
+        flags: Flags(0),
+    }
+    .pack();
+    let mut rec = vec![0u8; 32];
+    rec[0..8].copy_from_slice(&w0.to_le_bytes());
+    rec[16..24].copy_from_slice(&key.to_le_bytes());
+    rec[24..32].copy_from_slice(&time.to_bits().to_le_bytes());
+    let crc = format::record_crc(&rec[12..32], w0);
+    rec[8..12].copy_from_slice(&crc.to_le_bytes());
+    rec
+}
+
+#[test]
+fn f25_keys_spaced_by_a_power_of_two_cost_linear_time() {
+    // Keys j << 32: with a plain multiply as the key tables' hash, every
+    // key landed in one bucket, and a state or a verify of a few MB took
+    // quadratic time.
+    let dir = tempfile::tempdir().unwrap();
+    let n = 200_000u64;
+    let area: Vec<u8> = (0..n)
+        .flat_map(|j| timed_record((j + 1) << 32, j as f64))
+        .collect();
+    let p = log_file(dir.path(), "spaced.log", &area);
+    let t = std::time::Instant::now();
+    let report = mapio::log::verify(&p).unwrap();
+    assert_eq!((report.records, report.keys), (n, n));
+    let set = LogSet::open(&p, &SetOptions::new().no_index(true)).unwrap();
+    let state = set.state_at(f64::INFINITY, Interpolation::None).unwrap();
+    assert_eq!(state.len(), n as usize);
+    let index = Index::build(&LogReader::open(&p).unwrap(), None).unwrap();
+    assert_eq!(index.keys().len(), n as usize);
+    let took = t.elapsed();
+    assert!(took < std::time::Duration::from_secs(30), "{took:?}");
+}

@@ -808,12 +808,12 @@ impl Index {
     pub fn save(&self, path: &Path) -> Result<()> {
         let bytes = self.store.bytes();
         // A fresh name, created exclusively (O_EXCL: never through a
-        // symbolic link someone planted there).
-        let nonce = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let tmp = path.with_extension(format!("idx.tmp{}.{nonce:08x}", std::process::id()));
+        // symbolic link someone planted there); what an earlier build
+        // killed half-way left beside it goes first.
+        if let Some(dir) = path.parent() {
+            crate::map::remove_temporaries(dir, None);
+        }
+        let tmp = crate::map::temp_path_beside(path, "index");
         let write = || -> Result<()> {
             let mut f = MappedFile::options()
                 .mode(Mode::Create)

@@ -317,26 +317,56 @@ pub struct ExportSummary {
     pub files: Vec<(String, PathBuf)>,
 }
 
-/// A hasher for integer keys: one multiply (keys are object ids, not
-/// attacker-chosen; SipHash's protection is not needed and costs 3x).
-#[derive(Default)]
-struct KeyHasher(u64);
+/// The hasher of the readers' key tables: keys come from files, which
+/// may be crafted, so a plain multiply (keys spaced by a power of two all
+/// land in one bucket: quadratic time) will not do, and SipHash costs
+/// most of a scan. The key, xored with a seed drawn at random once per
+/// process, goes through MurmurHash3's 64-bit finalizer (a bijection
+/// whose every output bit depends on every input bit): a few
+/// nanoseconds, and collisions cannot be planned without the seed.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct KeyState(u64);
 
-impl std::hash::Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(5) ^ b as u64).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-        }
-    }
-    fn write_u64(&mut self, v: u64) {
-        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+impl Default for KeyState {
+    fn default() -> KeyState {
+        static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+        KeyState(*SEED.get_or_init(|| {
+            use std::hash::BuildHasher;
+            std::collections::hash_map::RandomState::new().hash_one(0x006d_6170_696f_u64)
+        }))
     }
 }
 
-type KeyMap<V> = std::collections::HashMap<u64, V, std::hash::BuildHasherDefault<KeyHasher>>;
+impl std::hash::BuildHasher for KeyState {
+    type Hasher = KeyHasher;
+    fn build_hasher(&self) -> KeyHasher {
+        KeyHasher(self.0)
+    }
+}
+
+/// See [`KeyState`].
+pub(crate) struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        let mut k = self.0;
+        k ^= k >> 33;
+        k = k.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        k ^= k >> 33;
+        k = k.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        k ^ (k >> 33)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ b as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = self.0.rotate_left(29) ^ v;
+    }
+}
+
+pub(crate) type KeyMap<V> = std::collections::HashMap<u64, V, KeyState>;
 
 /// Per-key candidates of a scan: a flat table for small keys (object ids
 /// are usually dense: no hashing, and neighbours in the log are
@@ -1335,6 +1365,9 @@ impl LogSet {
             }
         }
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, "mkdir", e))?;
+        // Columns an earlier export killed half-way left (as large as the
+        // export).
+        crate::map::remove_temporaries(dir, None);
         // Each column is written under a temporary name beside its file
         // and renamed over it when every column is complete: a program
         // that has the previous export mapped (NumPy's `mmap_mode='r'`)

@@ -822,7 +822,7 @@ impl LogReader {
             self.refresh();
             self.limit(live)
         };
-        let mut keys = HashSet::new();
+        let mut keys = KeyCount::default();
         let synced = self.synced();
         let mut r = scan_memory(
             &self.words(),
@@ -837,7 +837,7 @@ impl LogReader {
                 }
             },
         );
-        r.keys = keys.len() as u64;
+        r.keys = keys.len();
         r.file_size = std::fs::metadata(&self.path)
             .map(|m| m.len())
             .unwrap_or(r.file_size);
@@ -916,6 +916,60 @@ impl LogReader {
             gaps: Vec::new(),
             sessions,
         }
+    }
+}
+
+/// Counts distinct keys: a bit per key for small keys (object ids are
+/// usually dense: a million keys take 128 KiB, where a hash set takes
+/// megabytes and a cache miss per record), a hash set for the rest. The
+/// bits grow only while they stay within a word per key seen (plus 4 Mi
+/// keys' worth), so a stray huge key cannot make them allocate much;
+/// every key below their end is in them, whatever order keys come in.
+#[derive(Default)]
+pub(crate) struct KeyCount {
+    bits: Vec<u64>,
+    dense: u64,
+    sparse: HashSet<u64, super::query::KeyState>,
+}
+
+impl KeyCount {
+    pub(crate) fn insert(&mut self, key: u64) {
+        let room = (self.dense + self.sparse.len() as u64 + (1 << 16)) * 64;
+        let end = self.bits.len() as u64 * 64;
+        if key >= end && key >= room {
+            self.sparse.insert(key);
+            return;
+        }
+        if key >= end {
+            let words = ((key / 64 + 1) as usize).max(2 * self.bits.len());
+            let words = words.min((room / 64) as usize).max((key / 64 + 1) as usize);
+            self.bits.resize(words, 0);
+            let end = words as u64 * 64;
+            let moved: Vec<u64> = self.sparse.iter().copied().filter(|&k| k < end).collect();
+            for k in moved {
+                self.sparse.remove(&k);
+                self.set(k);
+            }
+        }
+        self.set(key);
+    }
+
+    fn set(&mut self, key: u64) {
+        let (w, b) = ((key / 64) as usize, 1u64 << (key % 64));
+        if self.bits[w] & b == 0 {
+            self.bits[w] |= b;
+            self.dense += 1;
+        }
+    }
+
+    pub(crate) fn len(&self) -> u64 {
+        self.dense + self.sparse.len() as u64
+    }
+
+    /// Words of bits held.
+    #[cfg(test)]
+    pub(crate) fn words(&self) -> usize {
+        self.bits.len()
     }
 }
 

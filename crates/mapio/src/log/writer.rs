@@ -315,8 +315,11 @@ type IdMap = HashMap<u64, u64, std::hash::BuildHasherDefault<IdHasher>>;
 struct IdHasher(u64);
 
 impl std::hash::Hasher for IdHasher {
+    /// The product's high half first: a table's bucket comes from the low
+    /// bits, which for keys spaced by a power of two (`n << 32`) would
+    /// all be zero.
     fn finish(&self) -> u64 {
-        self.0
+        self.0.rotate_left(32)
     }
     fn write(&mut self, bytes: &[u8]) {
         for &b in bytes {

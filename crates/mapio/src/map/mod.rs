@@ -75,6 +75,48 @@ pub fn temp_path_beside(path: &Path, tag: &str) -> PathBuf {
     ))
 }
 
+/// Removes the temporary files [`temp_path_beside`] named in `dir` that
+/// were left by processes no longer running (killed, or stopped by a
+/// signal, before they could rename or remove them: an export or index
+/// build interrupted with Ctrl-C left files as large as its output), or,
+/// with `Some(pid)`, those of process `pid` (a process cleaning up after
+/// itself when it is signalled). Returns the paths removed. Best effort:
+/// what cannot be read or removed is left as it is; only regular files
+/// are removed, never what a link points to.
+pub fn remove_temporaries(dir: &Path, pid: Option<u32>) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut removed = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(owner) = name.to_str().and_then(temporary_owner) else {
+            continue;
+        };
+        let wanted = match pid {
+            Some(p) => owner == p,
+            None => owner != std::process::id() && !Path::new(&format!("/proc/{owner}")).exists(),
+        };
+        let path = entry.path();
+        let regular = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file());
+        if wanted && regular && std::fs::remove_file(&path).is_ok() {
+            removed.push(path);
+        }
+    }
+    removed
+}
+
+/// The process id in a name [`temp_path_beside`] made
+/// (`.NAME.mapio-TAG-PID-NONCE`), or `None` for any other name.
+fn temporary_owner(name: &str) -> Option<u32> {
+    let (rest, nonce) = name.strip_prefix('.')?.rsplit_once('-')?;
+    let (rest, pid) = rest.rsplit_once('-')?;
+    let (_, tag) = rest.rsplit_once(".mapio-")?;
+    let hex = nonce.len() == 8 && nonce.bytes().all(|b| b.is_ascii_hexdigit());
+    let tag_ok = !tag.is_empty() && tag.bytes().all(|b| b.is_ascii_lowercase());
+    (hex && tag_ok && !pid.starts_with('0')).then(|| pid.parse().ok())?
+}
+
 /// The `op` of the [`Error::Io`] a failed `fsync` of a new file's
 /// directory gives: the data is durable, only the name may not be.
 pub(crate) const DIR_FSYNC: &str = "fsync(parent dir)";

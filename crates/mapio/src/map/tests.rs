@@ -744,3 +744,23 @@ fn flushing_an_emptied_map_makes_its_size_durable() {
     drop(f);
     assert_eq!(std::fs::metadata(&p).unwrap().len(), 0);
 }
+
+#[test]
+fn temporary_names_say_their_owner() {
+    let p = temp_path_beside(std::path::Path::new("/d/pos.npy"), "export");
+    let name = p.file_name().unwrap().to_str().unwrap();
+    assert_eq!(super::temporary_owner(name), Some(std::process::id()));
+    for (name, owner) in [
+        (".pos.npy.mapio-export-123-0123abcd", Some(123)),
+        (".a-b.idx.mapio-index-7-ffffffff", Some(7)),
+        ("pos.npy.mapio-export-123-0123abcd", None), // not hidden
+        (".pos.npy.mapio-export-123-0123abc", None), // short nonce
+        (".pos.npy.mapio-export-0123-0123abcd", None),
+        (".pos.npy.mapio-Export-123-0123abcd", None),
+        (".pos.npy.mapio--123-0123abcd", None),
+        (".pos.npy-123-0123abcd", None),
+        (".pos.npy.mapio-export-x1-0123abcd", None),
+    ] {
+        assert_eq!(super::temporary_owner(name), owner, "{name}");
+    }
+}
