@@ -79,40 +79,28 @@ pub fn run(args: Args) -> Outcome {
         out.flush()?;
         return Ok(Exit::Ok);
     }
-    // `-f -n N`: start at the N-th last record that exists now. The
-    // library's follow starts at the beginning or the end only, so the
-    // records before are read and skipped.
-    let mut skip_below = match args.lines {
-        Some(n) => {
-            let mut last = VecDeque::with_capacity(n.min(1 << 16) + 1);
-            let mut end = 0;
-            for rec in r.records() {
-                end = rec.next_offset();
-                last.push_back(rec.offset);
-                if last.len() > n {
-                    last.pop_front();
-                }
+    // `-f -n N`: start at the N-th last record that exists now.
+    let start = args.lines.map(|n| {
+        let mut last = VecDeque::with_capacity(n.min(1 << 16) + 1);
+        let mut end = 0;
+        for rec in r.records() {
+            end = rec.next_offset();
+            last.push_back(rec.offset);
+            if last.len() > n {
+                last.pop_front();
             }
-            last.front().copied().unwrap_or(end)
         }
-        None => 0,
-    };
-    let options = FollowOptions::new()
+        last.front().copied().unwrap_or(end)
+    });
+    let mut options = FollowOptions::new()
         .from_end(args.from_end)
         .idle_timeout(args.idle_timeout)
         .stop_at_end(!args.follow_restarts);
+    if let Some(at) = start {
+        options = options.start_at(at);
+    }
     let mut follow = r.follow(options);
-    let mut last = 0;
     for rec in follow.by_ref() {
-        // The follower went back: a run restarted from a checkpoint
-        // (-F); everything from there on is new.
-        if rec.offset < last {
-            skip_below = 0;
-        }
-        last = rec.offset;
-        if rec.offset < skip_below {
-            continue;
-        }
         print_record(&mut out, &rec, schema, args.json)?;
         out.flush()?;
     }
@@ -137,9 +125,7 @@ pub fn run(args: Args) -> Outcome {
     // is attached, even if later sessions appended after it (a log closed,
     // reopened, appended to and closed again): print what is left.
     for rec in r.records_from(follow.position()) {
-        if rec.offset >= skip_below {
-            print_record(&mut out, &rec, schema, args.json)?;
-        }
+        print_record(&mut out, &rec, schema, args.json)?;
     }
     out.flush()?;
     Ok(Exit::Ok)

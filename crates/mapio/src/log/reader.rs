@@ -331,6 +331,7 @@ pub struct FollowOptions {
     spin: Duration,
     max_sleep: Duration,
     from_end: bool,
+    start_at: Option<u64>,
     stop_at_end: bool,
     idle_timeout: Option<Duration>,
 }
@@ -341,6 +342,7 @@ impl Default for FollowOptions {
             spin: Duration::from_micros(50),
             max_sleep: Duration::from_millis(2),
             from_end: false,
+            start_at: None,
             stop_at_end: true,
             idle_timeout: None,
         }
@@ -363,6 +365,16 @@ impl FollowOptions {
     /// The longest sleep between polls.
     pub fn max_sleep(mut self, d: Duration) -> Self {
         self.max_sleep = d;
+        self
+    }
+
+    /// Start at `offset`, a record boundary (a [`Record::offset`] or
+    /// [`Record::next_offset`], such as the first of the last N records:
+    /// `tail -f -n N`), instead of at the first record; overrides
+    /// [`from_end`](Self::from_end). An offset inside a record is read as
+    /// damage up to the next record.
+    pub fn start_at(mut self, offset: u64) -> Self {
+        self.start_at = Some(offset);
         self
     }
 
@@ -892,7 +904,9 @@ impl LogReader {
         // Before the start is found: a session that begins meanwhile is
         // then seen (and a start past it goes back).
         let sessions = self.sessions();
-        let start = if options.from_end {
+        let start = if let Some(at) = options.start_at {
+            at.max(HEADER_LEN)
+        } else if options.from_end {
             self.refresh();
             let live = self.writer_active();
             let mut r = self.records();

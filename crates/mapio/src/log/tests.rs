@@ -1333,3 +1333,25 @@ fn spaced_keys_chain_in_linear_time() {
         "linked to key 7 << 32's first record"
     );
 }
+
+/// `FollowOptions::start_at` starts at a record boundary (`tail -f -n`),
+/// and overrides `from_end`.
+#[test]
+fn a_follower_starts_where_it_is_told() {
+    let (_d, p) = tmp();
+    let log = small().create(&p).unwrap();
+    let offsets: Vec<u64> = (0..5u64)
+        .map(|i| log.append(&Entry::new().key(i), &i.to_le_bytes()).unwrap())
+        .collect();
+    log.close().unwrap();
+    let reader = LogReader::open(&p).unwrap();
+    let keys =
+        |o: FollowOptions| -> Vec<u64> { reader.follow(o).map(|r| r.key.unwrap()).collect() };
+    assert_eq!(keys(FollowOptions::new().start_at(offsets[3])), [3, 4]);
+    assert_eq!(
+        keys(FollowOptions::new().start_at(offsets[3]).from_end(true)),
+        [3, 4]
+    );
+    assert_eq!(keys(FollowOptions::new().start_at(0)), [0, 1, 2, 3, 4]);
+    assert_eq!(keys(FollowOptions::new().from_end(true)), Vec::<u64>::new());
+}
