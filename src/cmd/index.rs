@@ -35,7 +35,7 @@ pub fn run(args: Args) -> Outcome {
         .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
         .collect();
     let total: u64 = sizes.iter().sum();
-    let bar = Progress::bar("indexing", total, 64 << 20);
+    let bar = Progress::bar("indexing", total, 64 << 20).then("sorting and writing the index");
     let done_before: Vec<u64> = sizes
         .iter()
         .scan(0u64, |acc, &s| {
@@ -56,7 +56,13 @@ pub fn run(args: Args) -> Outcome {
         })
         .collect();
     super::clean_up_on_signal(dirs)?;
-    let mut cb = |file: usize, done: u64, _all: u64| bar.set(done_before[file] + done);
+    let last = files.len().saturating_sub(1);
+    let mut cb = |file: usize, done: u64, all: u64| {
+        bar.set(done_before[file] + done);
+        if file == last && done >= all {
+            bar.next_part();
+        }
+    };
     let built = if args.rebuild {
         set.rebuild_indexes(Some(&mut cb))
     } else {
