@@ -1341,6 +1341,15 @@ fn export_and_index_remove_what_killed_ones_left() {
     run(&["index", p(&path)]).ok();
     assert!(!idx_left.exists());
     assert!(dir.path().join("run.log.idx").exists());
+    // A bare file name: its directory is the working directory.
+    std::fs::write(&idx_left, b"x").unwrap();
+    let o = mapio()
+        .current_dir(dir.path())
+        .args(["index", "--rebuild", "run.log"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!idx_left.exists());
 }
 
 /// `index --index-dir DIR` makes DIR (as `at`'s note suggests it).

@@ -84,6 +84,12 @@ pub fn temp_path_beside(path: &Path, tag: &str) -> PathBuf {
 /// what cannot be read or removed is left as it is; only regular files
 /// are removed, never what a link points to.
 pub fn remove_temporaries(dir: &Path, pid: Option<u32>) -> Vec<PathBuf> {
+    // The parent of a bare file name is "": the working directory.
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
