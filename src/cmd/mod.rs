@@ -103,8 +103,9 @@ pub fn usage(msg: impl Into<String>) -> anyhow::Error {
 /// process's temporary files in `dirs` (mapio writes large outputs, an
 /// export's columns or an index, under temporary names and renames them
 /// into place when complete) and exits with status 130: an interrupted
-/// command leaves nothing behind. (Files left by a process killed
-/// outright are removed by the next export or index build there.)
+/// command leaves nothing behind. (A file the command creates in the
+/// instant between the signal and the exit, and the files of a process
+/// killed outright, are removed by the next export or index build there.)
 pub fn clean_up_on_signal(dirs: Vec<std::path::PathBuf>) -> anyhow::Result<()> {
     use signal_hook::consts::signal::{SIGHUP, SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;

@@ -80,7 +80,8 @@ pub fn temp_path_beside(path: &Path, tag: &str) -> PathBuf {
 /// signal, before they could rename or remove them: an export or index
 /// build interrupted with Ctrl-C left files as large as its output), or,
 /// with `Some(pid)`, those of process `pid` (a process cleaning up after
-/// itself when it is signalled). Returns the paths removed. Best effort:
+/// itself when it is signalled). A file whose writer's lock is still held
+/// is never taken for a dead process's. Returns the paths removed. Best effort:
 /// what cannot be read or removed is left as it is; only regular files
 /// are removed, never what a link points to.
 pub fn remove_temporaries(dir: &Path, pid: Option<u32>) -> Vec<PathBuf> {
@@ -99,13 +100,21 @@ pub fn remove_temporaries(dir: &Path, pid: Option<u32>) -> Vec<PathBuf> {
         let Some(owner) = name.to_str().and_then(temporary_owner) else {
             continue;
         };
-        let wanted = match pid {
-            Some(p) => owner == p,
-            None => owner != std::process::id() && !Path::new(&format!("/proc/{owner}")).exists(),
-        };
         let path = entry.path();
         let regular = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file());
-        if wanted && regular && std::fs::remove_file(&path).is_ok() {
+        let wanted = regular
+            && match pid {
+                Some(p) => owner == p,
+                // A process id this process cannot see (another PID
+                // namespace, another host) looks dead: a file still being
+                // written holds its writer's lock, so it is kept.
+                None => {
+                    owner != std::process::id()
+                        && !Path::new(&format!("/proc/{owner}")).exists()
+                        && !sys::exclusive_lock_held(&path).unwrap_or(true)
+                }
+            };
+        if wanted && std::fs::remove_file(&path).is_ok() {
             removed.push(path);
         }
     }
