@@ -35,7 +35,7 @@ pub fn run(args: Args) -> Outcome {
         .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
         .collect();
     let total: u64 = sizes.iter().sum();
-    let bar = Progress::bar("indexing", total, 64 << 20).then("sorting and writing the index");
+    let bar = Progress::bar("indexing", total, 64 << 20);
     let done_before: Vec<u64> = sizes
         .iter()
         .scan(0u64, |acc, &s| {
@@ -48,19 +48,20 @@ pub fn run(args: Args) -> Outcome {
     if let Some(d) = &args.set.index_dir {
         std::fs::create_dir_all(d).map_err(|e| io_error(d, "mkdir", e))?;
     }
-    let dirs = files
+    let ipaths: Vec<_> = files
         .iter()
-        .filter_map(|p| {
-            let ipath = mapio::log::Index::path_for(p, args.set.index_dir.as_deref());
-            ipath.parent().map(|d| d.to_path_buf())
-        })
+        .map(|p| mapio::log::Index::path_for(p, args.set.index_dir.as_deref()))
+        .collect();
+    let dirs = ipaths
+        .iter()
+        .filter_map(|i| i.parent().map(|d| d.to_path_buf()))
         .collect();
     super::clean_up_on_signal(dirs)?;
     let last = files.len().saturating_sub(1);
     let mut cb = |file: usize, done: u64, all: u64| {
         bar.set(done_before[file] + done);
         if file == last && done >= all {
-            bar.next_part();
+            bar.next_part("sorting and writing the index");
         }
     };
     let built = if args.rebuild {
@@ -83,9 +84,8 @@ pub fn run(args: Args) -> Outcome {
     drop(bar);
     let mut out = Out::new();
     let mut rows = Vec::new();
-    for (i, (path, what)) in files.iter().zip(&notes).enumerate() {
-        let ipath = mapio::log::Index::path_for(path, args.set.index_dir.as_deref());
-        let isize = std::fs::metadata(&ipath).map(|m| m.len()).unwrap_or(0);
+    for (i, ((path, ipath), what)) in files.iter().zip(&ipaths).zip(&notes).enumerate() {
+        let isize = std::fs::metadata(ipath).map(|m| m.len()).unwrap_or(0);
         // Keys whose records are out of time order: a state reads all of
         // their records (and scans when they are most keys).
         let (keys, unordered) = set

@@ -8,14 +8,14 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 /// A spinner or a bar that is hidden unless stderr is a terminal; cleared
 /// when dropped.
-pub struct Progress(Option<ProgressBar>, std::cell::RefCell<Option<String>>);
+pub struct Progress(Option<ProgressBar>);
 
 impl Progress {
     /// A spinner with a message, for work whose length is unknown (the
     /// library's scan reports no progress).
     pub fn spinner(msg: &str) -> Progress {
         if !std::io::stderr().is_terminal() {
-            return Progress(None, Default::default());
+            return Progress(None);
         }
         let pb = ProgressBar::new_spinner();
         if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} {elapsed}") {
@@ -23,13 +23,13 @@ impl Progress {
         }
         pb.set_message(msg.to_string());
         pb.enable_steady_tick(Duration::from_millis(100));
-        Progress(Some(pb), Default::default())
+        Progress(Some(pb))
     }
 
     /// A bar of `len` steps, shown only for long work (`len >= min`).
     pub fn bar(msg: &str, len: u64, min: u64) -> Progress {
         if len < min || !std::io::stderr().is_terminal() {
-            return Progress(None, Default::default());
+            return Progress(None);
         }
         let pb = ProgressBar::new(len);
         if let Ok(style) =
@@ -38,15 +38,7 @@ impl Progress {
             pb.set_style(style.progress_chars("=> "));
         }
         pb.set_message(msg.to_string());
-        Progress(Some(pb), Default::default())
-    }
-
-    /// What the work does once the bar is full (the bar measures its
-    /// first part only): the bar then turns into a spinner saying so,
-    /// instead of sitting at 100%.
-    pub fn then(self, msg: &str) -> Progress {
-        self.1.replace(Some(msg.to_string()));
-        self
+        Progress(Some(pb))
     }
 
     /// Advances a bar to `pos`.
@@ -56,16 +48,14 @@ impl Progress {
         }
     }
 
-    /// The part the bar measures is done: it turns into a spinner with
-    /// the message [`then`](Self::then) gave.
-    pub fn next_part(&self) {
-        let (Some(pb), Some(msg)) = (&self.0, self.1.borrow_mut().take()) else {
-            return;
-        };
+    /// The part the bar measures is done and `msg` says what comes next:
+    /// the bar turns into a spinner saying so, instead of sitting at 100%.
+    pub fn next_part(&self, msg: &str) {
+        let Some(pb) = &self.0 else { return };
         if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} {elapsed}") {
             pb.set_style(style);
         }
-        pb.set_message(msg);
+        pb.set_message(msg.to_string());
         pb.enable_steady_tick(Duration::from_millis(100));
     }
 }

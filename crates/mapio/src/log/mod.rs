@@ -36,9 +36,37 @@ pub use reader::{
 };
 pub use writer::{Chain, Entry, Log, LogOptions, OpenReport, Reservation, SyncPoint};
 
+use std::ops::ControlFlow;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use crate::error::Result;
+
+/// Calls `attempt` until it breaks with an answer, sleeping between tries
+/// (0.5 ms, doubling up to 50 ms, never past `deadline`); once `deadline`
+/// has passed, the last try's answer is the answer (`None`: no deadline).
+/// How an open waits for a lock or a file that another process holds or
+/// is creating.
+pub(crate) fn retry_until<T>(
+    deadline: Option<Instant>,
+    mut attempt: impl FnMut() -> ControlFlow<T, T>,
+) -> T {
+    let mut pause = Duration::from_micros(500);
+    loop {
+        let answer = match attempt() {
+            ControlFlow::Break(done) => return done,
+            ControlFlow::Continue(answer) => answer,
+        };
+        let now = Instant::now();
+        let left = match deadline {
+            Some(d) if now >= d => return answer,
+            Some(d) => d - now,
+            None => Duration::MAX,
+        };
+        std::thread::sleep(pause.min(left));
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
 
 /// Scans a log and reports its records, holes and damage, without
 /// changing it (it may be live).

@@ -493,22 +493,19 @@ impl LogReader {
         // A timeout too long to add to the clock (`Duration::MAX`) is
         // no deadline at all.
         let deadline = Instant::now().checked_add(timeout);
-        let mut pause = Duration::from_micros(500);
-        loop {
+        super::retry_until(deadline, || {
             let r = Self::open(path);
             let again = match &r {
                 Err(Error::Locked { .. }) => true,
                 Err(Error::Io { source, .. }) => source.kind() == std::io::ErrorKind::NotFound,
                 _ => false,
             };
-            let now = Instant::now();
-            if !again || deadline.is_some_and(|d| now >= d) {
-                return r;
+            if again {
+                std::ops::ControlFlow::Continue(r)
+            } else {
+                std::ops::ControlFlow::Break(r)
             }
-            let left = deadline.map_or(Duration::MAX, |d| d - now);
-            std::thread::sleep(pause.min(left));
-            pause = (pause * 2).min(Duration::from_millis(50));
-        }
+        })
     }
 
     /// Whether `path` is shorter than a header, holds only zeros, and was
@@ -955,10 +952,11 @@ impl KeyCount {
             return;
         }
         if key >= end {
-            let words = ((key / 64 + 1) as usize).max(2 * self.bits.len());
-            let words = words.min((room / 64) as usize).max((key / 64 + 1) as usize);
-            self.bits.resize(words, 0);
-            let end = words as u64 * 64;
+            // Doubling, within the room, and far enough for `key`.
+            let need = key / 64 + 1;
+            let words = (2 * self.bits.len() as u64).clamp(need, (room / 64).max(need));
+            self.bits.resize(words as usize, 0);
+            let end = words * 64;
             let moved: Vec<u64> = self.sparse.iter().copied().filter(|&k| k < end).collect();
             for k in moved {
                 self.sparse.remove(&k);

@@ -1,6 +1,7 @@
 //! [`Log`]: the writer of a continuous log.
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
@@ -721,9 +722,7 @@ pub(crate) fn trim_closed(path: &Path) -> Result<Option<u64>> {
     // record a stale tail does not know of.
     let only_zeros_after = size.is_multiple_of(8)
         && words.len() as u64 * 8 >= size
-        && words[(end / 8) as usize..(size / 8) as usize]
-            .iter()
-            .all(|w| w.load(Ordering::Relaxed) == 0);
+        && core::all_zero(words, end, size);
     if !only_zeros_after {
         return Ok(None);
     }
@@ -877,7 +876,11 @@ impl Log {
     /// follower left running must not keep a restarted run out). Returns
     /// the map and whether it is alone.
     fn open_for_append(opts: &LogOptions, path: &Path) -> Result<(SharedMap, bool)> {
-        let deadline = opts.wait.map(|w| Instant::now().checked_add(w));
+        // Without `wait`, one try; a wait too long for the clock is none.
+        let deadline = match opts.wait {
+            Some(w) => Instant::now().checked_add(w),
+            None => Some(Instant::now()),
+        };
         let alone = opts
             .map_options(Mode::ReadWrite)
             .no_wait()
@@ -890,24 +893,15 @@ impl Log {
         // options say for an exclusive holder (another writer recovering,
         // `mapio recover`); the writer byte decides between writers.
         let map = opts.map_options(Mode::ReadWrite).open_shared(path)?;
-        let mut pause = Duration::from_micros(500);
-        loop {
-            if map.claim_role(WRITER_ROLE)? {
-                return Ok((map, false));
-            }
-            match deadline {
-                Some(d) if d.is_none_or(|d| Instant::now() < d) => {
-                    std::thread::sleep(pause);
-                    pause = (pause * 2).min(Duration::from_millis(50));
-                }
-                _ => {
-                    return Err(Error::Locked {
-                        path: path.to_path_buf(),
-                        wanted: crate::LockKind::Exclusive,
-                    });
-                }
-            }
-        }
+        super::retry_until(deadline, || match map.claim_role(WRITER_ROLE) {
+            Ok(true) => ControlFlow::Break(Ok(())),
+            Ok(false) => ControlFlow::Continue(Err(Error::Locked {
+                path: path.to_path_buf(),
+                wanted: crate::LockKind::Exclusive,
+            })),
+            Err(e) => ControlFlow::Break(Err(e)),
+        })?;
+        Ok((map, false))
     }
 
     fn open_with(opts: &LogOptions, path: &Path) -> Result<(Log, ScanReport)> {
