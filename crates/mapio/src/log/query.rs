@@ -347,14 +347,18 @@ impl std::hash::BuildHasher for KeyState {
 /// See [`KeyState`].
 pub(crate) struct KeyHasher(u64);
 
+/// MurmurHash3's 64-bit finalizer: every input bit moves every output bit.
+pub(crate) fn fmix64(mut k: u64) -> u64 {
+    k ^= k >> 33;
+    k = k.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    k ^= k >> 33;
+    k = k.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    k ^ (k >> 33)
+}
+
 impl std::hash::Hasher for KeyHasher {
     fn finish(&self) -> u64 {
-        let mut k = self.0;
-        k ^= k >> 33;
-        k = k.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        k ^= k >> 33;
-        k = k.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-        k ^ (k >> 33)
+        fmix64(self.0)
     }
     fn write(&mut self, bytes: &[u8]) {
         for &b in bytes {
@@ -956,11 +960,11 @@ impl LogSet {
             if from >= to {
                 continue;
             }
-            m.reader.scan_meta(from, |offset, meta| {
+            m.reader.scan_found(from, |offset, found| {
                 if offset >= to {
                     return false;
                 }
-                if let (Some(key), Some(rt)) = (meta.key, meta.time) {
+                if let (Some(key), Some(rt)) = (found.meta.key, found.meta.time) {
                     seen.slot(key, file).see(offset, rt, t);
                 }
                 true

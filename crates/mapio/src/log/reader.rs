@@ -768,34 +768,41 @@ impl LogReader {
         r
     }
 
-    /// Calls `each(offset, meta)` for every committed data record from
+    /// Calls `each(offset, record)` for every committed data record from
     /// `from` on, in file order, under the same rules as
     /// [`records_from`](Self::records_from), without copying payloads out
     /// (every record is still checked); stops when `each` returns false.
-    pub(crate) fn scan_meta(&self, from: u64, mut each: impl FnMut(u64, &Meta) -> bool) {
+    /// Returns the gaps stepped over (as [`Records::gaps`]).
+    pub(crate) fn scan_found(
+        &self,
+        from: u64,
+        mut each: impl FnMut(u64, &Found) -> bool,
+    ) -> Vec<Damage> {
         let sessions = self.sessions();
         let live = self.writer_active();
         self.refresh();
         let limit = self.limit(live);
         let mut budget = core::resync_budget(limit);
         let mut buf = Vec::new();
+        let mut gaps = Vec::new();
         let words = self.words();
         let mut pos = from.max(HEADER_LEN);
         loop {
             match step(&words, pos, limit, live, &mut buf, &mut budget) {
                 Step::Record(off, f) => {
                     pos = off + f.word0.len as u64;
-                    if !each(off, &f.meta) {
-                        return;
+                    if !each(off, &f) {
+                        return gaps;
                     }
                 }
                 Step::Other(off, _, len) => pos = off + len,
-                Step::Gap(_) if !live && self.reopened_since(sessions) => return,
+                Step::Gap(_) if !live && self.reopened_since(sessions) => return gaps,
                 Step::Gap(d) => {
                     self.saw_gap(&d);
                     pos = d.to;
+                    gaps.push(d);
                 }
-                Step::Pending | Step::Eof => return,
+                Step::Pending | Step::Eof => return gaps,
             }
         }
     }

@@ -10,6 +10,8 @@
 
 use std::path::{Path, PathBuf};
 
+mod build;
+
 use super::format::HEADER_LEN;
 use super::reader::LogReader;
 use crate::error::{Error, Result};
@@ -130,6 +132,23 @@ impl Layout {
     }
 }
 
+/// The entries section of an index being assembled.
+enum EntrySink<'a> {
+    Narrow(&'a mut [u32]),
+    Wide(&'a mut [u64]),
+}
+
+impl EntrySink<'_> {
+    /// Sets entry `n` to `v` (an offset / 8, which fits the width: the
+    /// width follows from what the index covers).
+    fn set(&mut self, n: usize, v: u64) {
+        match self {
+            EntrySink::Narrow(e) => e[n] = (v as u32).to_le(),
+            EntrySink::Wide(e) => e[n] = v.to_le(),
+        }
+    }
+}
+
 /// One key's list: record offsets divided by 8, increasing.
 #[derive(Clone, Copy)]
 enum List<'a> {
@@ -200,14 +219,6 @@ pub enum IndexState {
 
 /// Progress of a long operation: `(bytes done, bytes in all)`.
 pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
-
-/// One record seen by a build pass.
-struct Seen {
-    key: Option<u64>,
-    offset: u64,
-    end: u64,
-    time: Option<f64>,
-}
 
 /// What an index says besides its lists and checkpoints (its header).
 #[derive(Clone, Copy)]
@@ -327,6 +338,11 @@ impl Index {
 
     /// Builds the index of everything committed in the log, in one pass.
     pub fn build(reader: &LogReader, progress: Option<Progress<'_>>) -> Result<Index> {
+        Index::empty(reader).extend(reader, progress)
+    }
+
+    /// The index of none of the log's records.
+    fn empty(reader: &LogReader) -> Index {
         let fields = Fields {
             log_created_ns: reader.header().created_ns,
             covered: HEADER_LEN,
@@ -338,159 +354,25 @@ impl Index {
             complete: true,
             damaged: false,
         };
-        Index::assemble(fields, &[], &[0], &[], &[], &[]).extend(reader, progress)
+        Index::assemble(fields, &[], &[0], 0, |_| {}, &[], &[])
     }
 
-    /// The index extended by the records added to the log since it was
-    /// built (scanning only those).
-    pub fn extend(&self, reader: &LogReader, mut progress: Option<Progress<'_>>) -> Result<Index> {
-        let total = reader.tail().max(self.fields.covered);
-        let mut seen = Vec::new();
-        let mut records = reader.records_from(self.fields.covered);
-        let mut last = (self.fields.last_offset, self.fields.last_word1);
-        // Covered: up to the end of the last good record, never past it.
-        // The scan may step over a torn range after it (a crashed
-        // writer's half-written record); a reopened writer appends there,
-        // so those bytes must be scanned again next time.
-        let mut covered = self.fields.covered;
-        let mut n = 0u64;
-        for rec in records.by_ref() {
-            covered = covered.max(rec.next_offset());
-            seen.push(Seen {
-                key: rec.key,
-                offset: rec.offset,
-                end: rec.next_offset(),
-                // A NaN time (writers refuse it; a foreign file may have
-                // one) is no time: no checkpoint, placed nowhere.
-                time: rec.time.filter(|t| !t.is_nan()),
-            });
-            last = (rec.offset, reader.word_at(rec.offset + 8));
-            n += 1;
-            if n.is_multiple_of(65536) {
-                if let Some(p) = progress.as_mut() {
-                    p(rec.offset, total);
-                }
-            }
-        }
-        if let Some(p) = progress.as_mut() {
-            p(covered, covered);
-        }
-        // Damage the scan stepped over inside what the index covers (a
-        // torn range after the last record is scanned again next time).
-        let damaged = self.fields.damaged
-            || records
-                .gaps()
-                .iter()
-                .any(|d| !d.is_hole() && d.to <= covered);
-        // Per-key lists: old lists, then the new offsets (all larger). A
-        // sort of (key, offset, time) triples groups them without a hash
-        // map (NaN: no time).
-        let mut triples: Vec<(u64, u64, f64)> = seen
-            .iter()
-            .filter_map(|s| s.key.map(|k| (k, s.offset, s.time.unwrap_or(f64::NAN))))
-            .collect();
-        triples.sort_unstable_by_key(|&(k, o, _)| (k, o));
-        let old_keys = self.keys();
-        let mut old_unordered = self.unordered().iter().peekable();
-        let mut keys: Vec<u64> = Vec::with_capacity(old_keys.len() + 16);
-        let mut starts: Vec<u64> = Vec::with_capacity(old_keys.len() + 17);
-        let mut entries: Vec<u64> = Vec::with_capacity(self.layout.n_entries + triples.len());
-        let mut unordered: Vec<u64> = Vec::new();
-        let (mut i, mut j) = (0, 0);
-        while i < old_keys.len() || j < triples.len() {
-            let k = match (old_keys.get(i), triples.get(j)) {
-                (Some(&a), Some(&(b, _, _))) => a.min(b),
-                (Some(&a), None) => a,
-                (None, Some(&(b, _, _))) => b,
-                (None, None) => break,
-            };
-            keys.push(k);
-            starts.push(entries.len() as u64);
-            while old_unordered.next_if(|&&u| u < k).is_some() {}
-            let mut ordered = old_unordered.next_if(|&&u| u == k).is_none();
-            // The time of the key's latest record so far (NaN: none yet).
-            let mut last = f64::NAN;
-            if old_keys.get(i) == Some(&k) {
-                let list = self.list(i);
-                entries.extend(list.offsets().map(|o| o / 8));
-                if ordered && triples.get(j).is_some_and(|t| t.0 == k) {
-                    // New records follow: the old list's last time, from the log.
-                    last = reader
-                        .read_record(list.offset(list.len() - 1))
-                        .ok()
-                        .and_then(|r| r.time)
-                        .unwrap_or(f64::NAN);
-                    ordered &= !last.is_nan();
-                }
-                i += 1;
-            }
-            while let Some(&(_, off, t)) = triples.get(j).filter(|p| p.0 == k) {
-                entries.push(off / 8);
-                // In order: a time, and none before (NaN `last`: the first).
-                ordered &= !t.is_nan() && (last.is_nan() || t >= last);
-                last = t;
-                j += 1;
-            }
-            if !ordered {
-                unordered.push(k);
-            }
-        }
-        starts.push(entries.len() as u64);
-        let (mut min_time, mut max_time) = (self.fields.min_time, self.fields.max_time);
-        for t in seen.iter().filter_map(|s| s.time) {
-            min_time = if min_time.is_nan() {
-                t
-            } else {
-                min_time.min(t)
-            };
-            max_time = if max_time.is_nan() {
-                t
-            } else {
-                max_time.max(t)
-            };
-        }
-        let (checkpoints, complete) = merge_checkpoints(
-            &self.checkpoints,
-            self.fields.covered,
-            self.fields.max_time,
-            &seen,
-            covered,
-        );
-        let fields = Fields {
-            log_created_ns: self.fields.log_created_ns,
-            covered,
-            last_offset: last.0,
-            last_word1: last.1,
-            records: self.fields.records.saturating_add(seen.len() as u64),
-            min_time,
-            max_time,
-            complete: self.fields.complete && complete,
-            damaged,
-        };
-        Ok(Index::assemble(
-            fields,
-            &keys,
-            &starts,
-            &entries,
-            &checkpoints,
-            &unordered,
-        ))
-    }
-
-    /// An index in memory from its parts (`entries` are offsets / 8,
-    /// `starts` has one more element than `keys`, and `unordered` are the
-    /// keys whose lists are not in time order).
+    /// An index in memory from its parts: `starts` has one more element
+    /// than `keys`, `fill` sets each of the `n_entries` entries (offsets
+    /// / 8, written in place in the index's own buffer), and `unordered`
+    /// are the keys whose lists are not in time order.
     fn assemble(
         fields: Fields,
         keys: &[u64],
         starts: &[u64],
-        entries: &[u64],
+        n_entries: usize,
+        fill: impl FnOnce(&mut EntrySink<'_>),
         checkpoints: &[Checkpoint],
         unordered: &[u64],
     ) -> Index {
         let layout = Layout {
             n_keys: keys.len(),
-            n_entries: entries.len(),
+            n_entries,
             wide: fields.covered.div_ceil(8) > u64::from(u32::MAX),
             n_cps: checkpoints.len(),
             n_unordered: unordered.len(),
@@ -508,7 +390,7 @@ impl Index {
             put(LAST_WORD1, fields.last_word1);
             put(RECORDS, fields.records);
             put(N_KEYS, keys.len() as u64);
-            put(N_ENTRIES, entries.len() as u64);
+            put(N_ENTRIES, n_entries as u64);
             put(N_CPS, checkpoints.len() as u64);
             put(MIN_TIME, fields.min_time.to_bits());
             put(MAX_TIME, fields.max_time.to_bits());
@@ -535,15 +417,12 @@ impl Index {
             }
             let at = layout.entries_at();
             let section = &mut bytes[at..at + layout.n_entries * layout.width()];
-            if layout.wide {
-                for (d, &e) in section.chunks_exact_mut(8).zip(entries) {
-                    d.copy_from_slice(&e.to_le_bytes());
-                }
+            // The section starts at a multiple of 8 in a buffer of words.
+            fill(&mut if layout.wide {
+                EntrySink::Wide(bytemuck::cast_slice_mut(section))
             } else {
-                for (d, &e) in section.chunks_exact_mut(4).zip(entries) {
-                    d.copy_from_slice(&(e as u32).to_le_bytes());
-                }
-            }
+                EntrySink::Narrow(bytemuck::cast_slice_mut(section))
+            });
             let crc = index_crc(bytes);
             bytes[CRC..CRC + 4].copy_from_slice(&crc.to_le_bytes());
         }
@@ -553,6 +432,32 @@ impl Index {
             fields,
             checkpoints: checkpoints.to_vec(),
         }
+    }
+
+    /// [`assemble`](Self::assemble) with the entries given whole.
+    #[cfg(test)]
+    fn from_lists(
+        fields: Fields,
+        keys: &[u64],
+        starts: &[u64],
+        entries: &[u64],
+        checkpoints: &[Checkpoint],
+        unordered: &[u64],
+    ) -> Index {
+        let fill = |sink: &mut EntrySink<'_>| {
+            for (n, &e) in entries.iter().enumerate() {
+                sink.set(n, e);
+            }
+        };
+        Index::assemble(
+            fields,
+            keys,
+            starts,
+            entries.len(),
+            fill,
+            checkpoints,
+            unordered,
+        )
     }
 
     /// Whether the scans that built the index stepped over damage in what
@@ -978,96 +883,6 @@ fn around_in<T: Copy + Into<u64>>(
     }
 }
 
-/// Checkpoints after appending `new` records (file order) to a log whose
-/// first `old_covered` bytes the `old` checkpoints describe. Every bound
-/// stays valid (a query may scan more than needed, never miss a record).
-fn merge_checkpoints(
-    old: &[Checkpoint],
-    old_covered: u64,
-    old_max: f64,
-    new: &[Seen],
-    covered: u64,
-) -> (Vec<Checkpoint>, bool) {
-    // First new record with time > t, for the new part: running maxima.
-    let mut change: Vec<(f64, u64)> = Vec::new(); // (running max, offset where it first reached it)
-    for s in new {
-        if let Some(t) = s.time {
-            if change.last().is_none_or(|&(m, _)| t > m) {
-                change.push((t, s.offset));
-            }
-        }
-    }
-    let first_new_after = |t: f64| -> u64 {
-        let i = change.partition_point(|&(m, _)| m <= t);
-        change.get(i).map_or(covered, |&(_, off)| off)
-    };
-    // Largest end of a new record with time <= t: per distinct time, then
-    // a running maximum over sorted times.
-    let mut ends: Vec<(f64, u64)> = new
-        .iter()
-        .filter_map(|s| s.time.map(|t| (t, s.end)))
-        .collect();
-    ends.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let mut run = 0u64;
-    for e in ends.iter_mut() {
-        run = run.max(e.1);
-        e.1 = run;
-    }
-    let last_new_end_upto = |t: f64| -> u64 {
-        let i = ends.partition_point(|&(tt, _)| tt <= t);
-        if i == 0 { 0 } else { ends[i - 1].1 }
-    };
-    let mut out: Vec<Checkpoint> = old
-        .iter()
-        .map(|c| Checkpoint {
-            time: c.time,
-            prefix_end: if c.prefix_end < old_covered {
-                c.prefix_end
-            } else {
-                first_new_after(c.time)
-            },
-            suffix_start: c.suffix_start.max(last_new_end_upto(c.time)),
-        })
-        .collect();
-    let mut times: Vec<f64> = ends.iter().map(|e| e.0).collect();
-    times.dedup();
-    for t in times {
-        if old.iter().any(|c| c.time == t) {
-            continue;
-        }
-        let below = old.partition_point(|c| c.time <= t);
-        let prefix_end = if old_max.is_nan() || t >= old_max {
-            first_new_after(t)
-        } else if below == 0 {
-            HEADER_LEN
-        } else {
-            out[below - 1].prefix_end.min(old_covered)
-        };
-        let old_suffix = match old.get(old.partition_point(|c| c.time < t)) {
-            Some(_) if old_max.is_nan() => HEADER_LEN,
-            Some(c) => c.suffix_start,
-            None if old_max.is_nan() => HEADER_LEN,
-            None => old_covered,
-        };
-        out.push(Checkpoint {
-            time: t,
-            prefix_end,
-            suffix_start: old_suffix.max(last_new_end_upto(t)),
-        });
-    }
-    out.sort_by(|a, b| a.time.total_cmp(&b.time));
-    let complete = out.len() <= MAX_CHECKPOINTS;
-    if !complete {
-        // Keep an even spread, always the first and the last.
-        let n = out.len();
-        let keep: Vec<Checkpoint> = (0..MAX_CHECKPOINTS)
-            .map(|i| out[i * (n - 1) / (MAX_CHECKPOINTS - 1)])
-            .collect();
-        out = keep;
-    }
-    (out, complete)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1121,7 +936,7 @@ mod tests {
             damaged: false,
         };
         let entries = [HEADER_LEN / 8, big / 8, 2 * HEADER_LEN / 8];
-        let idx = Index::assemble(fields, &[5, 9], &[0, 2, 3], &entries, &[], &[]);
+        let idx = Index::from_lists(fields, &[5, 9], &[0, 2, 3], &entries, &[], &[]);
         assert!(idx.layout.wide);
         let again = Index::decode(&idx.encode()).unwrap();
         assert_eq!(again, idx);
@@ -1141,7 +956,7 @@ mod tests {
             covered: 4096,
             ..fields
         };
-        let narrow = Index::assemble(small, &[5], &[0, 2], &[HEADER_LEN / 8, 300], &[], &[]);
+        let narrow = Index::from_lists(small, &[5], &[0, 2], &[HEADER_LEN / 8, 300], &[], &[]);
         assert!(!narrow.layout.wide);
         assert_eq!(narrow.encode().len(), HEADER + 8 + 16 + 8);
     }
@@ -1162,7 +977,7 @@ mod tests {
         };
         // Entries are offsets / 8: the first record starts at `b`.
         let b = HEADER_LEN / 8;
-        let ok = Index::assemble(
+        let ok = Index::from_lists(
             fields,
             &[1, 2],
             &[0, 2, 4],
@@ -1192,7 +1007,7 @@ mod tests {
             (&[1, 2], &[0, 2, 4], [b - 1, b + 9, b + 1, b + 2], "outside"),
         ];
         for (keys, starts, entries, want) in cases {
-            let bad = Index::assemble(fields, keys, starts, &entries, &[], &[]);
+            let bad = Index::from_lists(fields, keys, starts, &entries, &[], &[]);
             let why = Index::decode(&bad.encode()).unwrap_err();
             assert!(why.contains(want), "{why} (wanted {want})");
         }
@@ -1200,7 +1015,7 @@ mod tests {
             records: 3,
             ..fields
         };
-        let bad = Index::assemble(
+        let bad = Index::from_lists(
             over,
             &[1, 2],
             &[0, 2, 4],
@@ -1214,10 +1029,10 @@ mod tests {
                 .contains("more records")
         );
         let lists = (&[1, 2], &[0, 2, 4], &[b, b + 9, b + 1, b + 2]);
-        let bad = Index::assemble(fields, lists.0, lists.1, lists.2, &[], &[2, 1]);
+        let bad = Index::from_lists(fields, lists.0, lists.1, lists.2, &[], &[2, 1]);
         let why = Index::decode(&bad.encode()).unwrap_err();
         assert!(why.contains("time order"), "{why}");
-        let ok = Index::assemble(fields, lists.0, lists.1, lists.2, &[], &[1, 2]);
+        let ok = Index::from_lists(fields, lists.0, lists.1, lists.2, &[], &[1, 2]);
         assert_eq!(Index::decode(&ok.encode()).unwrap().unordered(), [1, 2]);
     }
 
