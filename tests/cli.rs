@@ -1773,6 +1773,69 @@ fn cat_key_survives_a_damaged_record_of_the_chain() {
     assert_eq!((r.stdout.lines().count(), r.stderr.as_str()), (4, ""));
 }
 
+/// `cat --key` goes through the log's index (next to it, or in
+/// `--index-dir`), scanning only what the log holds past it, and prints
+/// what a scan (`--no-index`) prints. An index that names another key's
+/// record under the key is an error, never a wrong answer.
+#[test]
+fn cat_key_goes_through_the_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k.log");
+    let log = options().create(&path).unwrap();
+    for step in 0..5 {
+        for key in 0..10 {
+            append(&log, key, step);
+        }
+    }
+    let elsewhere = dir.path().join("idx");
+    run(&["index", p(&path)]).ok();
+    run(&["index", "--index-dir", p(&elsewhere), p(&path)]).ok();
+    // Records past the index.
+    for key in [3, 11] {
+        append(&log, key, 5);
+    }
+    log.close().unwrap();
+    let cat = |extra: &[&str]| {
+        let mut args = vec!["cat", "--json", "--key", "3"];
+        args.extend_from_slice(extra);
+        args.push(p(&path));
+        run(&args).ok().stdout
+    };
+    let scan = cat(&["--no-index"]);
+    assert_eq!(scan.lines().count(), 6);
+    assert_eq!(cat(&[]), scan);
+    assert_eq!(cat(&["--index-dir", p(&elsewhere)]), scan);
+    // Key 3's list in the index, made to name key 4's records: the index
+    // is what `cat --key` read.
+    let idx_path = dir.path().join("k.log.idx");
+    let reader = mapio::log::LogReader::open(&path).unwrap();
+    let idx = mapio::log::Index::build(&reader, None).unwrap();
+    let (three, four) = (idx.offsets(3), idx.offsets(4));
+    let mut bytes = std::fs::read(&idx_path).unwrap();
+    let mut swapped = 0;
+    for at in (128..bytes.len() - 4).step_by(4) {
+        let v = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
+        if let Some(j) = three.iter().position(|&o| o / 8 == u64::from(v)) {
+            bytes[at..at + 4].copy_from_slice(&((four[j] / 8) as u32).to_le_bytes());
+            swapped += 1;
+        }
+    }
+    assert_eq!(swapped, 5, "key 3's five indexed records");
+    // The index's checksum over its sections, set again.
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&bytes[..124]), &bytes[128..]);
+    bytes[124..128].copy_from_slice(&crc.to_le_bytes());
+    std::fs::write(&idx_path, &bytes).unwrap();
+    let r = run(&["cat", "--key", "3", p(&path)]).fails(3);
+    assert!(
+        r.stderr.contains("under key 3, but it has key 4"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(cat(&["--no-index"]), scan);
+    // --index-dir and --no-index go with --key.
+    run(&["cat", "--no-index", p(&path)]).fails(2);
+}
+
 /// A `.npy` file given to a command that reads logs is named for what it
 /// is (a usage error), not reported as a corrupt log.
 #[test]

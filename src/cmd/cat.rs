@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use mapio::array::DynArray;
-use mapio::log::LogReader;
+use mapio::log::{LogReader, LogSet, SetOptions};
 
 use super::args::{Opened, RawLayout, Slice, open_any, parse_slice};
 use super::out::{Out, scalar_json};
@@ -29,9 +29,17 @@ pub struct Args {
     /// (negative counts from the end), or one index N
     #[arg(long, value_name = "START:STOP", value_parser = parse_slice, allow_hyphen_values = true)]
     pub slice: Option<Slice>,
-    /// Logs: only this key's records, in file order (its history)
+    /// Logs: only this key's records, in file order (its history), found
+    /// through the log's index when it has one
     #[arg(long, value_name = "K")]
     pub key: Option<u64>,
+    /// Logs, with --key: where the index is (default: next to the log, as
+    /// LOG.idx)
+    #[arg(long, value_name = "DIR", requires = "key")]
+    pub index_dir: Option<PathBuf>,
+    /// Logs, with --key: ignore the index and scan
+    #[arg(long, requires = "key")]
+    pub no_index: bool,
     /// Logs: start at this record offset
     #[arg(long, value_name = "OFFSET")]
     pub from: Option<u64>,
@@ -106,13 +114,24 @@ fn cat_log(out: &mut Out, r: &LogReader, args: &Args) -> anyhow::Result<()> {
     let limit = args.limit.unwrap_or(usize::MAX);
     let from = args.from.unwrap_or(0);
     if let Some(key) = args.key {
-        // Every intact record of the key, found by a scan (not by walking
-        // the chain, which a damaged or recovered-over record breaks); a
-        // broken link is reported, not fatal.
+        // Every intact record of the key, found through the index or by a
+        // scan (not by walking the chain, which a damaged or
+        // recovered-over record breaks); a broken link is reported, not
+        // fatal.
+        let mut options = SetOptions::new().no_index(args.no_index);
+        if let Some(dir) = &args.index_dir {
+            options = options.index_dir(dir);
+        }
+        let set = LogSet::open(r.path(), &options)?;
+        let records = set.key_records(0, key)?;
+        super::set::note_damage(&set);
         let mut last = None;
         let mut broken = None;
-        let records = r.records().filter(|rec| rec.key == Some(key));
-        for rec in records.filter(|rec| rec.offset >= from).take(limit) {
+        for rec in records
+            .into_iter()
+            .filter(|rec| rec.offset >= from)
+            .take(limit)
+        {
             // A record with a link must link to the one shown before it
             // (the first, to none), unless --from cut the chain.
             let linked = rec.prev.is_some() && !(last.is_none() && args.from.is_some());

@@ -1191,12 +1191,11 @@ impl LogSet {
     /// is the one [`state_at`](Self::state_at) holds.
     pub fn history(&self, key: u64) -> Result<Vec<Located>> {
         let per_file = self.each_file(|f| {
-            let r = self.history_in(f, key, true);
-            match r {
-                // Damage since the index was built: scan, as without one.
-                Err(e) if self.damaged_under_index(&e).is_some() => self.history_in(f, key, false),
-                r => r,
-            }
+            Ok(self
+                .key_records(f, key)?
+                .into_iter()
+                .map(|record| Located { file: f, record })
+                .collect::<Vec<_>>())
         })?;
         let mut out = per_file.concat();
         out.sort_by(|a, b| {
@@ -1221,36 +1220,51 @@ impl LogSet {
         Ok(out)
     }
 
+    /// Every intact record of `key` in file number `file` (of
+    /// [`files`](Self::files)), in file order: through the file's index if
+    /// it has one (its list of the key's records, then a scan of what the
+    /// log holds past the index), else by a scan of the file. A record the
+    /// index lists that no longer reads (damage since the index was built)
+    /// makes it scan instead, as without an index;
+    /// [`damage_seen`](Self::damage_seen) then says so.
+    pub fn key_records(&self, file: usize, key: u64) -> Result<Vec<Record>> {
+        match self.key_records_in(file, key, true) {
+            Err(e) if self.damaged_under_index(&e).is_some() => {
+                self.key_records_in(file, key, false)
+            }
+            r => r,
+        }
+    }
+
     /// `key`'s records in file `f`, in file order: through its index
     /// (`indexed`, if it has one), or by a scan.
-    fn history_in(&self, f: usize, key: u64, indexed: bool) -> Result<Vec<Located>> {
+    fn key_records_in(&self, f: usize, key: u64, indexed: bool) -> Result<Vec<Record>> {
         let m = &self.members[f];
-        let offsets = match m.index.as_ref().filter(|_| indexed) {
-            Some(idx) => {
-                let mut v = idx.offsets(key);
-                v.extend(
-                    m.reader
-                        .records_from(idx.covered())
-                        .filter(|r| r.key == Some(key))
-                        .map(|r| r.offset),
-                );
-                v
-            }
-            None => m
-                .reader
-                .records()
-                .filter(|r| r.key == Some(key))
-                .map(|r| r.offset)
-                .collect(),
+        // Offsets first (a scan copies no payload), then the records.
+        let scan_from = |from: u64, v: &mut Vec<u64>| {
+            m.reader.scan_found(from, |off, found| {
+                if found.meta.key == Some(key) {
+                    v.push(off);
+                }
+                true
+            });
         };
+        let mut offsets = Vec::new();
+        match m.index.as_ref().filter(|_| indexed) {
+            Some(idx) => {
+                offsets = idx.offsets(key);
+                scan_from(idx.covered(), &mut offsets);
+            }
+            None => scan_from(HEADER_LEN, &mut offsets),
+        }
         offsets
             .into_iter()
             .map(|off| {
                 let record = m.reader.read_record(off)?;
                 m.check_key(off, record.key, key)?;
-                Ok(Located { file: f, record })
+                Ok(record)
             })
-            .collect::<Result<Vec<_>>>()
+            .collect()
     }
 
     /// Writes the data as NumPy arrays into `dir` (created if missing):
