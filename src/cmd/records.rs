@@ -126,8 +126,12 @@ pub fn record_text(rec: &Record, schema: &Schema) -> String {
                     let _ = write!(s, " {}={}", f.name, vals[0]);
                 }
                 Some(vals) => {
-                    let parts: Vec<String> = vals.iter().map(ToString::to_string).collect();
-                    let _ = write!(s, " {}=[{}]", f.name, parts.join(", "));
+                    let _ = write!(s, " {}=[", f.name);
+                    for (i, v) in vals.iter().enumerate() {
+                        let sep = if i == 0 { "" } else { ", " };
+                        let _ = write!(s, "{sep}{v}");
+                    }
+                    s.push(']');
                 }
             }
         }

@@ -1175,3 +1175,57 @@ print('WRITTEN')
         );
     }
 }
+
+/// Floats print as Python's `repr` prints them (`mapio cat` of a float
+/// array, a log's fields): 50,000 doubles of random bits and 50,000
+/// widened float32 values (short mantissas, where several shortest strings
+/// round-trip and Python takes the nearest), compared with Python itself.
+#[test]
+fn floats_print_as_python_repr_prints_them() {
+    if !require_numpy() {
+        return;
+    }
+    // SplitMix64.
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    let mut values: Vec<f64> = (0..50_000).map(|_| f64::from_bits(next())).collect();
+    values.extend((0..50_000).map(|_| f64::from(f32::from_bits(next() as u32))));
+    values.extend([
+        0.0,
+        -0.0,
+        1e16,
+        1e-4,
+        9.999e-5,
+        1e22,
+        5e-324,
+        f64::MAX,
+        f64::NAN,
+    ]);
+    let bits: String = values
+        .iter()
+        .map(|v| format!("{:016x}\n", v.to_bits()))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("bits.txt");
+    std::fs::write(&input, bits).unwrap();
+    let script = "import struct, sys\n\
+        for line in open(sys.argv[1]):\n\
+        \x20   print(repr(struct.unpack('<d', bytes.fromhex(line.strip())[::-1])[0]))\n";
+    let want = run_python(script, &[&input]);
+    let mut wrong = 0;
+    for (v, want) in values.iter().zip(want.lines()) {
+        let got = Scalar::Float(*v).to_string();
+        if got != want {
+            wrong += 1;
+            eprintln!("{:#018x}: mapio {got}, Python {want}", v.to_bits());
+        }
+    }
+    assert_eq!(want.lines().count(), values.len());
+    assert_eq!(wrong, 0, "values printed otherwise than by Python");
+}

@@ -21,6 +21,7 @@
 //! ```
 
 use std::fmt;
+use std::fmt::Write as _;
 use std::str::FromStr;
 
 use num_complex::Complex;
@@ -940,34 +941,76 @@ fn py_float_repr(x: f64, add_dot_0: bool, force_sign: bool) -> String {
             format!("{plus}inf")
         };
     }
-    // Rust's `{:e}` gives the shortest digits that round-trip: "-1.2345e-7".
-    // When several digit strings of that length round-trip, Python picks the
-    // one nearest the exact value, ties to even; so does Rust's exact mode
-    // (`{:.N$e}`), which is used whenever its result round-trips too.
-    let shortest = format!("{x:e}");
-    let ndigits = shortest
-        .split_once('e')
-        .map_or(1, |(m, _)| m.bytes().filter(u8::is_ascii_digit).count());
-    let nearest = format!("{x:.*e}", ndigits.saturating_sub(1));
-    let sci = if nearest
-        .parse::<f64>()
-        .is_ok_and(|y| y.to_bits() == x.to_bits())
-    {
-        nearest
-    } else {
-        shortest
-    };
-    let (negative, body) = match sci.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, sci.as_str()),
-    };
-    let (mantissa, exponent) = body.split_once('e').unwrap_or((body, "0"));
-    let exponent: i32 = exponent.parse().unwrap_or(0);
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
-    let ndigits = i32::try_from(digits.len()).unwrap_or(i32::MAX);
-    // The decimal point sits after `decpt` digits: value = 0.DIGITS * 10^decpt.
-    let decpt = exponent + 1;
+    // zmij (Schubfach) gives the shortest digits that round-trip and, when
+    // several strings of that length do, the one nearest the exact value,
+    // ties to even: Python's choice (`float_repr_matches_the_reference`
+    // checks it against Python's rule, computed the slow way).
+    let mut buf = zmij::Buffer::new();
+    let (digits, decpt) = decimal_digits(buf.format_finite(x.abs()));
+    let negative = x.is_sign_negative();
+    py_float_layout(digits.as_str(), decpt, negative, plus, add_dot_0)
+}
 
+/// The significant digits of a decimal number written as `123.45`,
+/// `0.001`, `1e-7` or `1.5e22` (no sign), and where the point goes: the
+/// value is `0.DIGITS * 10^decpt`. Zero is `("0", 1)`.
+fn decimal_digits(text: &str) -> (Digits, i32) {
+    let (mantissa, exp) = text
+        .split_once(['e', 'E'])
+        .map_or((text, 0), |(m, e)| (m, e.parse::<i32>().unwrap_or(0)));
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let all = || int.bytes().chain(frac.bytes());
+    let leading = all().take_while(|&b| b == b'0').count();
+    let mut digits = Digits::default();
+    for b in all().skip(leading) {
+        digits.push(b);
+    }
+    digits.trim_zeros();
+    if digits.len == 0 {
+        digits.push(b'0');
+        return (digits, 1);
+    }
+    let decpt = int.len() as i32 - leading as i32 + exp;
+    (digits, decpt)
+}
+
+/// Up to 32 decimal digits, on the stack (a double's shortest or exact
+/// `{:e}` form has at most 17 significant ones).
+#[derive(Default)]
+struct Digits {
+    bytes: [u8; 32],
+    len: usize,
+}
+
+impl Digits {
+    fn push(&mut self, b: u8) {
+        if let Some(slot) = self.bytes.get_mut(self.len) {
+            *slot = b;
+            self.len += 1;
+        }
+    }
+
+    fn trim_zeros(&mut self) {
+        while self.len > 0 && self.bytes[self.len - 1] == b'0' {
+            self.len -= 1;
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or("0")
+    }
+}
+
+/// Python's layout of `0.DIGITS * 10^decpt` (see [`py_float_repr`]).
+fn py_float_layout(
+    digits: &str,
+    decpt: i32,
+    negative: bool,
+    plus: &str,
+    add_dot_0: bool,
+) -> String {
+    let ndigits = i32::try_from(digits.len()).unwrap_or(i32::MAX);
+    let exponent = decpt - 1;
     let mut out = String::with_capacity(digits.len() + 8);
     out.push_str(if negative { "-" } else { plus });
     if !(-3..=16).contains(&decpt) {
@@ -976,17 +1019,18 @@ fn py_float_repr(x: f64, add_dot_0: bool, force_sign: bool) -> String {
             out.push('.');
             out.push_str(&digits[1..]);
         }
-        out.push_str(&format!(
+        let _ = write!(
+            out,
             "e{}{:02}",
             if exponent < 0 { '-' } else { '+' },
             exponent.unsigned_abs()
-        ));
+        );
     } else if decpt <= 0 {
         out.push_str("0.");
         out.extend(std::iter::repeat_n('0', decpt.unsigned_abs() as usize));
-        out.push_str(&digits);
+        out.push_str(digits);
     } else if decpt >= ndigits {
-        out.push_str(&digits);
+        out.push_str(digits);
         out.extend(std::iter::repeat_n('0', (decpt - ndigits) as usize));
         if add_dot_0 {
             out.push_str(".0");
@@ -998,6 +1042,33 @@ fn py_float_repr(x: f64, add_dot_0: bool, force_sign: bool) -> String {
         out.push_str(frac_part);
     }
     out
+}
+
+/// Python's rule for `repr(float)`, the slow way (the reference the fast
+/// [`py_float_repr`] is checked against): Rust's shortest `{:e}` digits,
+/// or, when several strings of that length round-trip, the one nearest
+/// the exact value, ties to even, which Rust's exact mode (`{:.N$e}`)
+/// gives and which is used whenever it round-trips too.
+#[cfg(test)]
+fn py_float_repr_reference(x: f64) -> String {
+    if !x.is_finite() {
+        return py_float_repr(x, true, false);
+    }
+    let shortest = format!("{:e}", x.abs());
+    let ndigits = shortest
+        .split_once('e')
+        .map_or(1, |(m, _)| m.bytes().filter(u8::is_ascii_digit).count());
+    let nearest = format!("{:.*e}", ndigits.saturating_sub(1), x.abs());
+    let sci = if nearest
+        .parse::<f64>()
+        .is_ok_and(|y| y.to_bits() == x.abs().to_bits())
+    {
+        nearest
+    } else {
+        shortest
+    };
+    let (digits, decpt) = decimal_digits(&sci);
+    py_float_layout(digits.as_str(), decpt, x.is_sign_negative(), "", true)
 }
 
 /// NumPy's `bool` element (`|b1`): one byte, 0 is `False`, anything else
@@ -1942,6 +2013,15 @@ mod tests {
                 chunk.reverse();
             }
             prop_assert_eq!(a, b);
+        }
+
+        #[test]
+        fn float_repr_matches_the_reference(bits in any::<u64>(), narrow in any::<f32>()) {
+            // Any double, and a float32 widened (short mantissas, where
+            // several shortest strings round-trip most often).
+            for x in [f64::from_bits(bits), f64::from(narrow)] {
+                prop_assert_eq!(py_float_repr(x, true, false), py_float_repr_reference(x), "{:#x}", x.to_bits());
+            }
         }
 
         #[test]
