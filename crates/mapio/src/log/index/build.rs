@@ -8,8 +8,8 @@
 //! checkpoints, a summary of the times bounded at a fixed size whatever
 //! the number of distinct times. The lists are then laid out with a
 //! counting sort, straight into the new index's entries section. A log of
-//! ten million records is indexed in about 140 MB where keeping every
-//! record's key, offset, end and time took about a gigabyte.
+//! ten million records is indexed in about 190 MB where keeping every
+//! record's key, offset, end and time took a gigabyte.
 
 use super::{Checkpoint, Fields, HEADER_LEN, Index, MAX_CHECKPOINTS, Progress};
 use crate::error::Result;
@@ -66,6 +66,9 @@ struct Ordinals {
     sparse: crate::log::query::KeyMap<usize>,
     /// The key of each ordinal.
     keys: Vec<u64>,
+    /// Times the table grew.
+    #[cfg(test)]
+    grown: usize,
 }
 
 impl Ordinals {
@@ -80,16 +83,21 @@ impl Ordinals {
         let ord = self.keys.len();
         self.keys.push(key);
         // The table may cover up to twice the keys met so far, plus 64 Ki
-        // slots: 8 bytes a key at worst.
+        // slots (8 bytes a key at worst), and grows by doubling at least:
+        // keys are moved from the map at most once per doubling.
         let room = 2 * self.keys.len() as u64 + (1 << 16);
-        if key >= self.dense.len() as u64 && key < room {
-            let len = (2 * self.dense.len() as u64).clamp(key + 1, room) as usize;
-            self.dense.resize(len, 0);
+        let len = (2 * self.dense.len() as u64).max(key.saturating_add(1));
+        if key >= self.dense.len() as u64 && len <= room {
+            self.dense.resize(len as usize, 0);
+            #[cfg(test)]
+            {
+                self.grown += 1;
+            }
             let moved: Vec<(u64, usize)> = self
                 .sparse
                 .iter()
                 .map(|(&k, &o)| (k, o))
-                .filter(|&(k, _)| k < len as u64)
+                .filter(|&(k, _)| k < len)
                 .collect();
             for (k, o) in moved {
                 if let Ok(v) = u32::try_from(o + 1) {
@@ -190,7 +198,13 @@ impl Times {
             }
         }
         match self.ends.last_mut() {
-            Some(last) if last.0 == t => last.1 = last.1.max(end),
+            Some(last) if last.0 == t => {
+                last.1 = last.1.max(end);
+                // Of 0 and -0, -0 stands for both (it sorts first).
+                if t.is_sign_negative() {
+                    last.0 = t;
+                }
+            }
             _ => {
                 self.ends.push((t, end));
                 if self.ends.len() > self.sorted + self.cap {
@@ -252,6 +266,12 @@ impl Times {
         self.compact();
         if let Some(at) = self.carry {
             self.change.push((self.max, at));
+        }
+        // The largest time is always a checkpoint (the smallest always
+        // stays): a query at or past it scans nothing. Its bound is the
+        // end of every record.
+        if self.ends.last().is_some_and(|e| e.0 < self.max) {
+            self.ends.push((self.max, 0));
         }
         let mut run = 0;
         for e in &mut self.ends {
@@ -587,6 +607,71 @@ mod tests {
             o.sparse.len()
         );
         assert_eq!(o.get_or_insert(123), (300_000 - 1 - 123, false));
+    }
+
+    /// Keys that land just inside the table's room one after another (a
+    /// crafted log) grow it by doubling, not once a key: each growth walks
+    /// the keys kept in the map.
+    #[test]
+    fn the_key_table_grows_by_doubling_whatever_the_keys() {
+        let mut o = Ordinals::default();
+        let s = 20_000u64;
+        for i in 0..s {
+            o.get_or_insert((1 << 40) + i * 977);
+        }
+        for _ in 0..s {
+            let k = o.keys.len() as u64 + 1;
+            o.get_or_insert(2 * k + 65_535);
+        }
+        assert!(o.grown <= 40, "the table grew {} times", o.grown);
+        for (ord, &k) in o.keys.clone().iter().enumerate() {
+            assert_eq!(o.get_or_insert(k), (ord, false));
+        }
+    }
+
+    /// A sampled summary still ends with a checkpoint at the largest time,
+    /// whose prefix is everything: a query at the end scans nothing.
+    #[test]
+    fn a_thinned_build_keeps_the_largest_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.log");
+        let log = LogOptions::new().create(&path).unwrap();
+        for t in 0..1000u32 {
+            log.append(&Entry::new().key(u64::from(t % 7)).time(f64::from(t)), b"x")
+                .unwrap();
+        }
+        let reader = LogReader::open(&path).unwrap();
+        let idx = Index::empty(&reader)
+            .extend_with(&reader, None, 16)
+            .unwrap();
+        let last = *idx.checkpoints().last().unwrap();
+        assert_eq!(
+            (last.time, last.prefix_end, last.suffix_start),
+            (999.0, idx.covered(), idx.covered())
+        );
+        assert_eq!(idx.bounds(999.0), (idx.covered(), idx.covered()));
+        assert!(idx.checkpoints().len() < 40);
+        drop(log);
+    }
+
+    /// Of the times 0 and -0, the checkpoint is at -0 whichever comes
+    /// first in the file (as the earlier build, which sorted them).
+    #[test]
+    fn zero_and_minus_zero_make_one_checkpoint_at_minus_zero() {
+        for times in [[0.0, -0.0], [-0.0, 0.0]] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("a.log");
+            let log = LogOptions::new().create(&path).unwrap();
+            for t in times {
+                log.append(&Entry::new().time(t), b"x").unwrap();
+            }
+            let reader = LogReader::open(&path).unwrap();
+            let idx = Index::build(&reader, None).unwrap();
+            let cps = idx.checkpoints();
+            assert_eq!(cps.len(), 1, "{times:?}");
+            assert_eq!(cps[0].time.to_bits(), (-0.0f64).to_bits(), "{times:?}");
+            drop(log);
+        }
     }
 
     /// The summary never holds much more than its cap, and its bounds hold
