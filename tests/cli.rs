@@ -2346,3 +2346,39 @@ fn queries_over_a_damaged_log_say_records_are_missing() {
         }
     }
 }
+
+/// On a terminal, a query that scans a large log (here 72 MiB, without an
+/// index) shows a bar of how far its scan is, on stderr; the answer on
+/// stdout is the same. (`script` gives the command a terminal.)
+#[test]
+fn a_long_scan_shows_a_progress_bar_on_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.log");
+    let log = LogOptions::new().create(&path).unwrap();
+    let payload = vec![7u8; 1000];
+    for step in 0..7500u64 {
+        for key in 0..10 {
+            log.append(&Entry::new().key(key).time(step as f64), &payload)
+                .unwrap();
+        }
+    }
+    log.close().unwrap();
+    let cmd = format!(
+        "{} at --no-index --time 3000 {}",
+        env!("CARGO_BIN_EXE_mapio"),
+        path.display()
+    );
+    let out = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("script (util-linux) runs a command on a terminal");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("finding the state ["), "no bar in {text:?}");
+    let answers = text.lines().filter(|l| l.contains(" time=3000.0")).count();
+    assert_eq!(answers, 10, "{text}");
+    // Not on a pipe.
+    let r = run(&["at", "--no-index", "--time", "3000", p(&path)]).ok();
+    assert_eq!((r.stdout.lines().count(), r.stderr.as_str()), (10, ""));
+}

@@ -37,7 +37,9 @@ pub fn run(args: Args) -> Outcome {
         ));
     }
     let set = args.set.open_for_query()?;
-    let state = set.state_at(args.time, args.interpolate.into())?;
+    let state = super::progress::with_scan_bar(&set, "finding the state", || {
+        set.state_at(args.time, args.interpolate.into())
+    })?;
     let schema = set.schema().clone();
     let files: Vec<String> = set
         .files()

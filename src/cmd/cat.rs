@@ -123,7 +123,9 @@ fn cat_log(out: &mut Out, r: &LogReader, args: &Args) -> anyhow::Result<()> {
             options = options.index_dir(dir);
         }
         let set = LogSet::open(r.path(), &options)?;
-        let records = set.key_records(0, key)?;
+        let records = super::progress::with_scan_bar(&set, "finding the records", || {
+            set.key_records(0, key)
+        })?;
         super::set::note_damage(&set);
         let mut last = None;
         let mut broken = None;

@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use super::out::Out;
-use super::progress::Progress;
 use super::set::{Interp, SetArgs};
 use super::{Exit, Outcome, usage};
 
@@ -53,15 +52,14 @@ pub fn run(args: Args) -> Outcome {
     }
     let set = args.set.open_for_query()?;
     super::clean_up_on_signal(vec![args.out.clone()])?;
-    let summary = {
-        let _p = Progress::spinner("exporting");
+    let summary = super::progress::with_scan_bar(&set, "exporting", || {
         set.export(
             &args.out,
             args.time,
             args.fields.as_deref(),
             args.interpolate.into(),
-        )?
-    };
+        )
+    })?;
     let others = other_npy_files(&args.out, &summary.files);
     if !others.is_empty() {
         eprintln!(

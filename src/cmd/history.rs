@@ -23,7 +23,8 @@ pub struct Args {
 
 pub fn run(args: Args) -> Outcome {
     let set = args.set.open_for_query()?;
-    let history = set.history(args.key)?;
+    let history =
+        super::progress::with_scan_bar(&set, "finding the history", || set.history(args.key))?;
     let schema = set.schema().clone();
     let files: Vec<String> = set
         .files()

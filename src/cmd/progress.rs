@@ -2,7 +2,10 @@
 //! files or tests, never on stdout).
 
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+
+use mapio::log::LogSet;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -41,6 +44,13 @@ impl Progress {
         Progress(Some(pb))
     }
 
+    /// Sets a bar's length (what it measures became better known).
+    pub fn set_length(&self, len: u64) {
+        if let Some(pb) = &self.0 {
+            pb.set_length(len);
+        }
+    }
+
     /// Advances a bar to `pos`.
     pub fn set(&self, pos: u64) {
         if let Some(pb) = &self.0 {
@@ -66,4 +76,37 @@ impl Drop for Progress {
             pb.finish_and_clear();
         }
     }
+}
+
+/// Runs `query` on `set` under a spinner that says `msg`, which turns into
+/// a bar of what the query's scans have read (see
+/// [`LogSet::scan_progress`]) once they plan to read at least 64 MiB: a
+/// query through a fresh index is quick, one that scans a large log shows
+/// how far it is.
+pub fn with_scan_bar<T>(set: &LogSet, msg: &str, query: impl FnOnce() -> T) -> T {
+    if !std::io::stderr().is_terminal() {
+        return query();
+    }
+    let done = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut spinner = Some(Progress::spinner(msg));
+            let mut bar: Option<Progress> = None;
+            while !done.load(Ordering::Relaxed) {
+                let (read, planned) = set.scan_progress();
+                if bar.is_none() && planned >= 64 << 20 {
+                    drop(spinner.take());
+                    bar = Some(Progress::bar(msg, planned, 0));
+                }
+                if let Some(b) = &bar {
+                    b.set_length(planned);
+                    b.set(read);
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        let r = query();
+        done.store(true, Ordering::Relaxed);
+        r
+    })
 }

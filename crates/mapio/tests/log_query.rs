@@ -1285,3 +1285,77 @@ fn key_records_come_through_the_index_in_file_order() {
     assert_eq!(got, expect);
     assert!(indexed.damage_seen(0));
 }
+
+/// `scan_progress` counts what a query's scans read: the whole log
+/// without an index (twice for an export of every record: counting, then
+/// writing), little through a fresh index; polled from another thread
+/// while a query runs it only grows and never passes what is planned.
+#[test]
+fn scan_progress_counts_what_queries_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run_0000.log");
+    let log = LogOptions::new().schema(schema()).create(&path).unwrap();
+    for step in 0..40u32 {
+        for key in 0..2000u64 {
+            log.append(
+                &Entry::new().key(key).time(f64::from(step)),
+                &payload(f64::from(step), key as f64, step),
+            )
+            .unwrap();
+        }
+    }
+    log.close().unwrap();
+    let data = LogReader::open(&path).unwrap().tail() - 4096;
+    let scan = LogSet::open(&path, &SetOptions::new().no_index(true)).unwrap();
+    assert_eq!(scan.scan_progress(), (0, 0));
+    scan.state_at(20.0, Interpolation::None).unwrap();
+    assert_eq!(scan.scan_progress(), (data, data));
+    scan.history(7).unwrap();
+    assert_eq!(
+        scan.scan_progress(),
+        (data, data),
+        "history starts again at 0"
+    );
+    scan.export(dir.path().join("all"), None, None, Interpolation::None)
+        .unwrap();
+    assert_eq!(scan.scan_progress(), (2 * data, 2 * data));
+    // Polled while a query runs.
+    let polls = std::thread::scope(|s| {
+        let poller = s.spawn(|| {
+            let mut seen = vec![scan.scan_progress()];
+            while seen.len() < 100_000 {
+                let p = scan.scan_progress();
+                if p != *seen.last().unwrap() {
+                    seen.push(p);
+                }
+                if p == (data, data) {
+                    break;
+                }
+            }
+            seen
+        });
+        scan.state_at(30.5, Interpolation::Linear).unwrap();
+        poller.join().unwrap()
+    });
+    for w in polls.windows(2) {
+        assert!(w[1].0 >= w[0].0 || w[1] == (0, 0), "{polls:?}");
+    }
+    assert!(
+        polls
+            .iter()
+            .all(|&(done, planned)| done <= planned.max(data)),
+        "{polls:?}"
+    );
+    // Through a fresh index: a query scans what the checkpoints leave open.
+    let mut set = LogSet::open(&path, &SetOptions::new()).unwrap();
+    set.build_indexes(None).unwrap();
+    let indexed = LogSet::open(&path, &SetOptions::new()).unwrap();
+    indexed.state_at(20.0, Interpolation::None).unwrap();
+    let (done, planned) = indexed.scan_progress();
+    assert_eq!(done, planned);
+    assert!(planned < data / 20, "{planned} of {data}");
+    // (Past what the index covers: the log's end record.)
+    indexed.key_records(0, 7).unwrap();
+    let (done, planned) = indexed.scan_progress();
+    assert!(done == planned && planned <= 64, "{done} {planned}");
+}

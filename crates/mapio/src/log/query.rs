@@ -4,8 +4,9 @@
 //! the sidecar index, never modifying a log.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::core::Meta;
+use super::core::{Found, Meta};
 use super::format::{Flags, HEADER_LEN, Schema};
 use super::index::{Index, IndexState};
 use super::reader::{LogReader, Record};
@@ -89,6 +90,71 @@ impl Member {
 pub struct LogSet {
     members: Vec<Member>,
     options: SetOptions,
+    meter: Meter,
+}
+
+/// How far the scans of a set's current query have read (see
+/// [`LogSet::scan_progress`]).
+#[derive(Debug, Default)]
+struct Meter {
+    /// Bytes the scans begun so far will read in all.
+    planned: AtomicU64,
+    /// Bytes they have read.
+    done: AtomicU64,
+}
+
+impl Meter {
+    fn reset(&self) {
+        self.planned.store(0, Ordering::Relaxed);
+        self.done.store(0, Ordering::Relaxed);
+    }
+}
+
+/// One scan of `from..to`, counted in its set's [`Meter`] as it goes
+/// (every 4 MiB) and in full when dropped, wherever it stopped.
+struct Metered<'a> {
+    meter: &'a Meter,
+    from: u64,
+    len: u64,
+    reported: u64,
+}
+
+impl<'a> Metered<'a> {
+    fn new(meter: &'a Meter, from: u64, to: u64) -> Metered<'a> {
+        let m = Metered::planned(meter, from, to);
+        meter.planned.fetch_add(m.len, Ordering::Relaxed);
+        m
+    }
+
+    /// A scan whose bytes were counted as planned already.
+    fn planned(meter: &'a Meter, from: u64, to: u64) -> Metered<'a> {
+        let len = to.saturating_sub(from);
+        Metered {
+            meter,
+            from,
+            len,
+            reported: 0,
+        }
+    }
+
+    /// The scan has reached `offset`.
+    fn at(&mut self, offset: u64) {
+        let d = offset.saturating_sub(self.from).min(self.len);
+        if d >= self.reported + (4 << 20) {
+            self.meter
+                .done
+                .fetch_add(d - self.reported, Ordering::Relaxed);
+            self.reported = d;
+        }
+    }
+}
+
+impl Drop for Metered<'_> {
+    fn drop(&mut self) {
+        self.meter
+            .done
+            .fetch_add(self.len - self.reported, Ordering::Relaxed);
+    }
 }
 
 impl std::fmt::Debug for LogSet {
@@ -817,6 +883,7 @@ impl LogSet {
         let set = LogSet {
             members,
             options: options.clone(),
+            meter: Meter::default(),
         };
         set.check_schemas()?;
         Ok(set)
@@ -933,6 +1000,38 @@ impl LogSet {
         in_parallel(&self.members, query_threads(), |f, _| work(f))
     }
 
+    /// Calls `each(offset, record)` for every committed data record of
+    /// file `file` that starts in `from..to` (`to` may be `u64::MAX`: to
+    /// the end), in file order, counting what it reads in the set's
+    /// [`scan_progress`](Self::scan_progress).
+    fn scan_file(&self, file: usize, from: u64, to: u64, mut each: impl FnMut(u64, &Found)) {
+        if from >= to {
+            return;
+        }
+        let reader = &self.members[file].reader;
+        let mut metered = Metered::new(&self.meter, from, to.min(reader.tail().max(from)));
+        reader.scan_found(from, |offset, found| {
+            if offset >= to {
+                return false;
+            }
+            metered.at(offset);
+            each(offset, found);
+            true
+        });
+    }
+
+    /// Bytes of log the scans of the query running on this set (or of
+    /// the last one) have read so far, and bytes they will read in all as
+    /// far as known yet (each file's scans count once they begin): for a
+    /// progress display on another thread. A query through a fresh index
+    /// scans little or nothing. Both start again at 0 with each query.
+    pub fn scan_progress(&self) -> (u64, u64) {
+        (
+            self.meter.done.load(Ordering::Relaxed),
+            self.meter.planned.load(Ordering::Relaxed),
+        )
+    }
+
     /// The sources of file `file`'s candidates for time `t`: through its
     /// index (and a scan of what the index's checkpoints leave open and of
     /// the log past the index), or a scan of the whole file.
@@ -957,17 +1056,10 @@ impl LogSet {
         };
         let mut seen = Scratch::default();
         for (from, to) in scan_ranges {
-            if from >= to {
-                continue;
-            }
-            m.reader.scan_found(from, |offset, found| {
-                if offset >= to {
-                    return false;
-                }
+            self.scan_file(file, from, to, |offset, found| {
                 if let (Some(key), Some(rt)) = (found.meta.key, found.meta.time) {
                     seen.slot(key, file).see(offset, rt, t);
                 }
-                true
             });
         }
         let mut found = Vec::new();
@@ -999,6 +1091,7 @@ impl LogSet {
     /// many as the machine has cores, each reading and checking the
     /// records of a run of keys.
     pub fn state_at(&self, t: f64, interpolation: Interpolation) -> Result<State> {
+        self.meter.reset();
         if t.is_nan() {
             // Every comparison with NaN is false: it would quietly find
             // nothing. -inf (nothing yet) and +inf (everything) are times.
@@ -1190,9 +1283,10 @@ impl LogSet {
     /// (a run restarted from a checkpoint) is listed twice; the later one
     /// is the one [`state_at`](Self::state_at) holds.
     pub fn history(&self, key: u64) -> Result<Vec<Located>> {
+        self.meter.reset();
         let per_file = self.each_file(|f| {
             Ok(self
-                .key_records(f, key)?
+                .records_of(f, key)?
                 .into_iter()
                 .map(|record| Located { file: f, record })
                 .collect::<Vec<_>>())
@@ -1228,6 +1322,19 @@ impl LogSet {
     /// makes it scan instead, as without an index;
     /// [`damage_seen`](Self::damage_seen) then says so.
     pub fn key_records(&self, file: usize, key: u64) -> Result<Vec<Record>> {
+        if file >= self.members.len() {
+            return Err(Error::invalid(format!(
+                "no file {file} in a set of {}",
+                self.members.len()
+            )));
+        }
+        self.meter.reset();
+        self.records_of(file, key)
+    }
+
+    /// [`key_records`](Self::key_records) of a file of the set, as part
+    /// of a query.
+    fn records_of(&self, file: usize, key: u64) -> Result<Vec<Record>> {
         match self.key_records_in(file, key, true) {
             Err(e) if self.damaged_under_index(&e).is_some() => {
                 self.key_records_in(file, key, false)
@@ -1242,11 +1349,10 @@ impl LogSet {
         let m = &self.members[f];
         // Offsets first (a scan copies no payload), then the records.
         let scan_from = |from: u64, v: &mut Vec<u64>| {
-            m.reader.scan_found(from, |off, found| {
+            self.scan_file(f, from, u64::MAX, |off, found| {
                 if found.meta.key == Some(key) {
                     v.push(off);
                 }
-                true
             });
         };
         let mut offsets = Vec::new();
@@ -1363,13 +1469,21 @@ impl LogSet {
             Some(t) => Some(self.state_at(t, interpolation)?),
             None => None,
         };
+        // Without a time: two passes over every file, counting, then
+        // writing (each to where the file's records end now).
+        let ends: Vec<u64> = self.members.iter().map(|m| m.reader.tail()).collect();
         let n = match &state {
             Some(s) => s.len(),
-            None => self
-                .members
-                .iter()
-                .map(|m| m.reader.records().count())
-                .sum(),
+            None => {
+                self.meter.reset();
+                let write_pass: u64 = ends.iter().map(|e| e.saturating_sub(HEADER_LEN)).sum();
+                self.meter.planned.fetch_add(write_pass, Ordering::Relaxed);
+                let mut n = 0;
+                for f in 0..self.members.len() {
+                    self.scan_file(f, HEADER_LEN, u64::MAX, |_, _| n += 1);
+                }
+                n
+            }
         };
         // The directories this export creates (innermost first), removed
         // again on failure; a directory that was there is kept.
@@ -1498,10 +1612,12 @@ impl LogSet {
                 }
                 None => {
                     'files: for (f, m) in self.members.iter().enumerate() {
+                        let mut metered = Metered::planned(&self.meter, HEADER_LEN, ends[f]);
                         for rec in m.reader.records() {
                             if rows == n {
                                 break 'files; // a live log grew while exporting
                             }
+                            metered.at(rec.offset);
                             put(rows, f, rec.key, rec.time, rec.offset, &rec.payload);
                             count(&rec.payload);
                             rows += 1;
