@@ -336,7 +336,10 @@ impl Index {
         }
     }
 
-    /// Builds the index of everything committed in the log, in one pass.
+    /// Builds the index of everything committed in the log, in one pass,
+    /// in memory in proportion to the index (about 12 bytes a record with
+    /// a key and a few dozen a key while it runs, whatever the number of
+    /// distinct times), not to the log.
     pub fn build(reader: &LogReader, progress: Option<Progress<'_>>) -> Result<Index> {
         Index::empty(reader).extend(reader, progress)
     }
