@@ -2382,3 +2382,41 @@ fn a_long_scan_shows_a_progress_bar_on_a_terminal() {
     let r = run(&["at", "--no-index", "--time", "3000", p(&path)]).ok();
     assert_eq!((r.stdout.lines().count(), r.stderr.as_str()), (10, ""));
 }
+
+/// `cat --key` of a log whose name has a `?` in it reads that log, not
+/// another that the name would match as a pattern.
+#[test]
+fn cat_key_reads_the_file_named_even_with_a_wildcard_in_its_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let odd = dir.path().join("run?.log");
+    let other = dir.path().join("run0.log");
+    for (path, steps) in [(&odd, 5), (&other, 3)] {
+        let log = options().create(path).unwrap();
+        for step in 0..steps {
+            for key in 0..4 {
+                append(&log, key, step);
+            }
+        }
+        log.close().unwrap();
+    }
+    let r = run(&["cat", "--key", "0", p(&odd)]).ok();
+    assert_eq!(r.stdout.lines().count(), 5, "{}", r.stdout);
+    // --from and --limit with --key.
+    let all = run(&["cat", "--json", "--key", "2", p(&odd)])
+        .ok()
+        .json_lines();
+    let third = all[2]["offset"].as_u64().unwrap().to_string();
+    let r = run(&[
+        "cat",
+        "--json",
+        "--key",
+        "2",
+        "--from",
+        &third,
+        "--limit",
+        "2",
+        p(&odd),
+    ])
+    .ok();
+    assert_eq!(r.json_lines(), all[2..4]);
+}

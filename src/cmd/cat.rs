@@ -122,18 +122,16 @@ fn cat_log(out: &mut Out, r: &LogReader, args: &Args) -> anyhow::Result<()> {
         if let Some(dir) = &args.index_dir {
             options = options.index_dir(dir);
         }
-        let set = LogSet::open(r.path(), &options)?;
+        // The path as given (a name with `*` or `?` is no pattern here).
+        let set = LogSet::open_file(r.path(), &options)?;
+        // The key's offsets first, then each record as it is printed.
         let records = super::progress::with_scan_bar(&set, "finding the records", || {
-            set.key_records(0, key)
+            set.key_records_from(0, key, from)
         })?;
-        super::set::note_damage(&set);
         let mut last = None;
         let mut broken = None;
-        for rec in records
-            .into_iter()
-            .filter(|rec| rec.offset >= from)
-            .take(limit)
-        {
+        for rec in records.take(limit) {
+            let rec = rec?;
             // A record with a link must link to the one shown before it
             // (the first, to none), unless --from cut the chain.
             let linked = rec.prev.is_some() && !(last.is_none() && args.from.is_some());
@@ -152,6 +150,7 @@ fn cat_log(out: &mut Out, r: &LogReader, args: &Args) -> anyhow::Result<()> {
             };
             eprintln!("mapio: note: no records of key {key} in the log{past}");
         }
+        super::set::note_damage(&set);
         if let Some(at) = broken {
             eprintln!(
                 "mapio: warning: key {key}'s history chain is broken at offset {at} (a record \

@@ -87,12 +87,17 @@ pub fn with_scan_bar<T>(set: &LogSet, msg: &str, query: impl FnOnce() -> T) -> T
     if !std::io::stderr().is_terminal() {
         return query();
     }
+    with_display(set, msg, query)
+}
+
+/// [`with_scan_bar`] on a terminal.
+fn with_display<T>(set: &LogSet, msg: &str, query: impl FnOnce() -> T) -> T {
     let done = AtomicBool::new(false);
     std::thread::scope(|s| {
-        s.spawn(|| {
+        let display = s.spawn(|| {
             let mut spinner = Some(Progress::spinner(msg));
             let mut bar: Option<Progress> = None;
-            while !done.load(Ordering::Relaxed) {
+            while !done.load(Ordering::Acquire) {
                 let (read, planned) = set.scan_progress();
                 if bar.is_none() && planned >= 64 << 20 {
                     drop(spinner.take());
@@ -102,11 +107,51 @@ pub fn with_scan_bar<T>(set: &LogSet, msg: &str, query: impl FnOnce() -> T) -> T
                     b.set_length(planned);
                     b.set(read);
                 }
-                std::thread::sleep(Duration::from_millis(100));
+                std::thread::park_timeout(Duration::from_millis(100));
             }
         });
-        let r = query();
-        done.store(true, Ordering::Relaxed);
-        r
+        // Set however `query` ends (a panic too), waking the display, so
+        // that it stops at once and clears its line.
+        struct Stop<'a>(&'a AtomicBool, &'a std::thread::Thread);
+        impl Drop for Stop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::Release);
+                self.1.unpark();
+            }
+        }
+        let _stop = Stop(&done, display.thread());
+        query()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The display stops however the query ends: a panic in it reaches
+    /// the caller, and nothing waits for a display that never stops.
+    #[test]
+    fn a_query_that_panics_stops_the_display() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.log");
+        mapio::log::LogOptions::new()
+            .create(&path)
+            .unwrap()
+            .close()
+            .unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let set = LogSet::open(&path, &mapio::log::SetOptions::new()).unwrap();
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                with_display(&set, "testing", || -> u32 { panic!("in the query") })
+            }));
+            let _ = tx.send(r.is_err());
+            let ok = with_display(&set, "testing", || 7);
+            let _ = tx.send(ok == 7);
+        });
+        for what in ["the panic", "a query after it"] {
+            let got = rx.recv_timeout(Duration::from_secs(20));
+            assert_eq!(got, Ok(true), "{what}: the display never stopped");
+        }
+    }
 }

@@ -29,7 +29,8 @@ pub use self::core::Meta;
 pub use format::{Field, Flags, Schema};
 pub use index::{Index, IndexState};
 pub use query::{
-    ExportSummary, Interpolation, Located, LogSet, SetOptions, State, StateEntry, expand,
+    ExportSummary, Interpolation, KeyRecords, Located, LogSet, SetOptions, State, StateEntry,
+    expand,
 };
 pub use reader::{
     Damage, Follow, FollowEnd, FollowOptions, LogReader, Record, Records, Recovery, ScanReport,

@@ -105,8 +105,8 @@ struct Meter {
 
 impl Meter {
     fn reset(&self) {
-        self.planned.store(0, Ordering::Relaxed);
-        self.done.store(0, Ordering::Relaxed);
+        self.done.store(0, Ordering::Release);
+        self.planned.store(0, Ordering::Release);
     }
 }
 
@@ -122,7 +122,7 @@ struct Metered<'a> {
 impl<'a> Metered<'a> {
     fn new(meter: &'a Meter, from: u64, to: u64) -> Metered<'a> {
         let m = Metered::planned(meter, from, to);
-        meter.planned.fetch_add(m.len, Ordering::Relaxed);
+        meter.planned.fetch_add(m.len, Ordering::Release);
         m
     }
 
@@ -143,7 +143,7 @@ impl<'a> Metered<'a> {
         if d >= self.reported + (4 << 20) {
             self.meter
                 .done
-                .fetch_add(d - self.reported, Ordering::Relaxed);
+                .fetch_add(d - self.reported, Ordering::Release);
             self.reported = d;
         }
     }
@@ -153,7 +153,7 @@ impl Drop for Metered<'_> {
     fn drop(&mut self) {
         self.meter
             .done
-            .fetch_add(self.len - self.reported, Ordering::Relaxed);
+            .fetch_add(self.len - self.reported, Ordering::Release);
     }
 }
 
@@ -365,6 +365,55 @@ impl State {
             time: e.time,
             flags: e.flags,
             payload: self.payload(e).to_vec(),
+        }
+    }
+}
+
+/// One key's records in one file of a set, read one at a time (see
+/// [`LogSet::key_records_from`]).
+pub struct KeyRecords<'a> {
+    set: &'a LogSet,
+    file: usize,
+    key: u64,
+    offsets: Vec<u64>,
+    at: usize,
+    /// The offsets came through the file's index.
+    indexed: bool,
+}
+
+impl std::fmt::Debug for KeyRecords<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyRecords")
+            .field("file", &self.file)
+            .field("key", &self.key)
+            .field("left", &(self.offsets.len() - self.at))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Iterator for KeyRecords<'_> {
+    type Item = Result<Record>;
+
+    /// The next record. One the index lists that no longer reads (damage
+    /// since the index was built) makes the rest come from a scan, as
+    /// without an index ([`LogSet::damage_seen`] then says so); an index
+    /// that names another key's record is an error.
+    fn next(&mut self) -> Option<Result<Record>> {
+        let m = &self.set.members[self.file];
+        loop {
+            let &off = self.offsets.get(self.at)?;
+            self.at += 1;
+            match m.reader.read_record(off) {
+                Ok(record) => {
+                    return Some(m.check_key(off, record.key, self.key).map(|()| record));
+                }
+                Err(e) if self.indexed && self.set.damaged_under_index(&e).is_some() => {
+                    self.indexed = false;
+                    self.offsets = self.set.key_offsets(self.file, self.key, off, false);
+                    self.at = 0;
+                }
+                Err(e) => return Some(Err(e)),
+            }
         }
     }
 }
@@ -859,7 +908,16 @@ fn key_runs(sources: &[Source], n: usize) -> Vec<Vec<std::ops::Range<usize>>> {
 impl LogSet {
     /// Opens a log, a directory of logs or a pattern (see [`expand`]).
     pub fn open(spec: impl AsRef<Path>, options: &SetOptions) -> Result<LogSet> {
-        let paths = expand(spec.as_ref())?;
+        LogSet::open_paths(expand(spec.as_ref())?, options)
+    }
+
+    /// Opens one log as a set of one, taking its path as it is (a name
+    /// with `*` or `?` in it is not a pattern here).
+    pub fn open_file(path: impl AsRef<Path>, options: &SetOptions) -> Result<LogSet> {
+        LogSet::open_paths(vec![path.as_ref().to_path_buf()], options)
+    }
+
+    fn open_paths(paths: Vec<PathBuf>, options: &SetOptions) -> Result<LogSet> {
         let mut members = Vec::with_capacity(paths.len());
         for path in paths {
             let reader = LogReader::open(&path)?;
@@ -867,10 +925,13 @@ impl LogSet {
                 (None, "not used".to_string())
             } else {
                 let ipath = Index::path_for(&path, options.index_dir.as_deref());
-                match Index::load(&reader, &ipath)? {
-                    IndexState::Fresh(i) => (Some(i), format!("{}", ipath.display())),
-                    IndexState::Stale(why) => (None, format!("stale ({why}): scanning")),
-                    IndexState::Missing => (None, "none: scanning".into()),
+                // An index that cannot be read (its permissions, say) is
+                // not used: every query works without one.
+                match Index::load(&reader, &ipath) {
+                    Ok(IndexState::Fresh(i)) => (Some(i), format!("{}", ipath.display())),
+                    Ok(IndexState::Stale(why)) => (None, format!("stale ({why}): scanning")),
+                    Ok(IndexState::Missing) => (None, "none: scanning".into()),
+                    Err(e) => (None, format!("unreadable ({e}): scanning")),
                 }
             };
             members.push(Member {
@@ -1026,10 +1087,12 @@ impl LogSet {
     /// progress display on another thread. A query through a fresh index
     /// scans little or nothing. Both start again at 0 with each query.
     pub fn scan_progress(&self) -> (u64, u64) {
-        (
-            self.meter.done.load(Ordering::Relaxed),
-            self.meter.planned.load(Ordering::Relaxed),
-        )
+        // `planned` first: a scan adds to it before it reads, so `done`
+        // passes it only when read across another scan's start (or a new
+        // query's reset); it is clamped, never ahead of `planned`.
+        let planned = self.meter.planned.load(Ordering::Acquire);
+        let done = self.meter.done.load(Ordering::Acquire);
+        (done.min(planned), planned)
     }
 
     /// The sources of file `file`'s candidates for time `t`: through its
@@ -1322,6 +1385,14 @@ impl LogSet {
     /// makes it scan instead, as without an index;
     /// [`damage_seen`](Self::damage_seen) then says so.
     pub fn key_records(&self, file: usize, key: u64) -> Result<Vec<Record>> {
+        self.key_records_from(file, key, 0)?.collect()
+    }
+
+    /// [`key_records`](Self::key_records) one at a time, from offset
+    /// `from` on: the offsets are found first (through the index, a few
+    /// bytes a record), and each record is read when the iterator reaches
+    /// it, so taking the first few reads only those.
+    pub fn key_records_from(&self, file: usize, key: u64, from: u64) -> Result<KeyRecords<'_>> {
         if file >= self.members.len() {
             return Err(Error::invalid(format!(
                 "no file {file} in a set of {}",
@@ -1329,48 +1400,52 @@ impl LogSet {
             )));
         }
         self.meter.reset();
-        self.records_of(file, key)
+        let indexed = self.members[file].index.is_some();
+        Ok(KeyRecords {
+            set: self,
+            file,
+            key,
+            offsets: self.key_offsets(file, key, from, indexed),
+            at: 0,
+            indexed,
+        })
     }
 
-    /// [`key_records`](Self::key_records) of a file of the set, as part
-    /// of a query.
-    fn records_of(&self, file: usize, key: u64) -> Result<Vec<Record>> {
-        match self.key_records_in(file, key, true) {
-            Err(e) if self.damaged_under_index(&e).is_some() => {
-                self.key_records_in(file, key, false)
-            }
-            r => r,
+    /// `key`'s records in file `f`, in file order, as part of a query.
+    fn records_of(&self, f: usize, key: u64) -> Result<Vec<Record>> {
+        let indexed = self.members[f].index.is_some();
+        KeyRecords {
+            set: self,
+            file: f,
+            key,
+            offsets: self.key_offsets(f, key, 0, indexed),
+            at: 0,
+            indexed,
         }
+        .collect()
     }
 
-    /// `key`'s records in file `f`, in file order: through its index
-    /// (`indexed`, if it has one), or by a scan.
-    fn key_records_in(&self, f: usize, key: u64, indexed: bool) -> Result<Vec<Record>> {
-        let m = &self.members[f];
-        // Offsets first (a scan copies no payload), then the records.
-        let scan_from = |from: u64, v: &mut Vec<u64>| {
-            self.scan_file(f, from, u64::MAX, |off, found| {
+    /// The offsets of `key`'s records in file `f` from `from` on, in file
+    /// order: through its index (`indexed`, if it has one; then a scan of
+    /// the log past it), or by a scan.
+    fn key_offsets(&self, f: usize, key: u64, from: u64, indexed: bool) -> Vec<u64> {
+        let mut offsets = Vec::new();
+        let scan_from = |start: u64, v: &mut Vec<u64>| {
+            self.scan_file(f, start.max(from), u64::MAX, |off, found| {
                 if found.meta.key == Some(key) {
                     v.push(off);
                 }
             });
         };
-        let mut offsets = Vec::new();
-        match m.index.as_ref().filter(|_| indexed) {
+        match self.members[f].index.as_ref().filter(|_| indexed) {
             Some(idx) => {
                 offsets = idx.offsets(key);
+                offsets.retain(|&o| o >= from);
                 scan_from(idx.covered(), &mut offsets);
             }
             None => scan_from(HEADER_LEN, &mut offsets),
         }
         offsets
-            .into_iter()
-            .map(|off| {
-                let record = m.reader.read_record(off)?;
-                m.check_key(off, record.key, key)?;
-                Ok(record)
-            })
-            .collect()
     }
 
     /// Writes the data as NumPy arrays into `dir` (created if missing):
@@ -1469,20 +1544,22 @@ impl LogSet {
             Some(t) => Some(self.state_at(t, interpolation)?),
             None => None,
         };
-        // Without a time: two passes over every file, counting, then
-        // writing (each to where the file's records end now).
+        // Without a time: two passes over every file, counting its
+        // records, then writing as many (of a live log, the records
+        // committed when it was counted: those a writer adds between the
+        // passes are left out).
         let ends: Vec<u64> = self.members.iter().map(|m| m.reader.tail()).collect();
+        let mut counts = vec![0usize; self.members.len()];
         let n = match &state {
             Some(s) => s.len(),
             None => {
                 self.meter.reset();
                 let write_pass: u64 = ends.iter().map(|e| e.saturating_sub(HEADER_LEN)).sum();
-                self.meter.planned.fetch_add(write_pass, Ordering::Relaxed);
-                let mut n = 0;
-                for f in 0..self.members.len() {
-                    self.scan_file(f, HEADER_LEN, u64::MAX, |_, _| n += 1);
+                self.meter.planned.fetch_add(write_pass, Ordering::Release);
+                for (f, c) in counts.iter_mut().enumerate() {
+                    self.scan_file(f, HEADER_LEN, u64::MAX, |_, _| *c += 1);
                 }
-                n
+                counts.iter().sum()
             }
         };
         // The directories this export creates (innermost first), removed
@@ -1613,9 +1690,9 @@ impl LogSet {
                 None => {
                     'files: for (f, m) in self.members.iter().enumerate() {
                         let mut metered = Metered::planned(&self.meter, HEADER_LEN, ends[f]);
-                        for rec in m.reader.records() {
+                        for rec in m.reader.records().take(counts[f]) {
                             if rows == n {
-                                break 'files; // a live log grew while exporting
+                                break 'files; // never more rows than counted
                             }
                             metered.at(rec.offset);
                             put(rows, f, rec.key, rec.time, rec.offset, &rec.payload);
