@@ -2420,3 +2420,44 @@ fn cat_key_reads_the_file_named_even_with_a_wildcard_in_its_name() {
     .ok();
     assert_eq!(r.json_lines(), all[2..4]);
 }
+
+/// `tail -n N` starts at a checkpoint of a fresh index (`mapio index`)
+/// late enough to skip most of the log, and prints what it prints without
+/// one: for N within the records past the index, across one or several
+/// checkpoint intervals, and past the whole log; `-f -n N` too.
+#[test]
+fn tail_lines_start_at_an_index_checkpoint_and_print_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.log");
+    let idx = dir.path().join("t.log.idx");
+    let log = options().create(&path).unwrap();
+    for step in 0..8 {
+        for key in 0..6 {
+            append(&log, key, step);
+        }
+    }
+    run(&["index", p(&path)]).ok();
+    // Records past the index.
+    for key in 0..4 {
+        append(&log, key, 8);
+    }
+    log.close().unwrap();
+    let hidden = dir.path().join("hidden.idx");
+    for n in [0, 1, 3, 4, 5, 9, 16, 40, 52, 53, 100] {
+        let n = n.to_string();
+        std::fs::rename(&idx, &hidden).unwrap();
+        let scan = run(&["tail", "--json", "-n", &n, p(&path)]).ok().stdout;
+        let follow_scan = run(&["tail", "-f", "--json", "-n", &n, p(&path)])
+            .ok()
+            .stdout;
+        std::fs::rename(&hidden, &idx).unwrap();
+        let indexed = run(&["tail", "--json", "-n", &n, p(&path)]).ok().stdout;
+        let follow_indexed = run(&["tail", "-f", "--json", "-n", &n, p(&path)])
+            .ok()
+            .stdout;
+        assert_eq!(indexed, scan, "-n {n}");
+        assert_eq!(follow_indexed, follow_scan, "-f -n {n}");
+        let want: usize = n.parse::<usize>().unwrap().min(52);
+        assert_eq!(scan.lines().count(), want, "-n {n}");
+    }
+}

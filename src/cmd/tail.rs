@@ -1,10 +1,10 @@
 //! `mapio tail [-f] LOG`: the last records of a log, or follow it live.
 
 use std::collections::VecDeque;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use mapio::log::FollowOptions;
+use mapio::log::{FollowOptions, Index, IndexState, LogReader};
 
 use super::args::open_log;
 use super::out::Out;
@@ -65,7 +65,7 @@ pub fn run(args: Args) -> Outcome {
     if !args.follow && !args.follow_restarts {
         let n = args.lines.unwrap_or(10);
         let mut last = VecDeque::with_capacity(n.min(1 << 16));
-        for rec in r.records() {
+        for rec in r.records_from(scan_start(&r, &args.path, n)) {
             if last.len() == n {
                 last.pop_front();
             }
@@ -83,7 +83,7 @@ pub fn run(args: Args) -> Outcome {
     let start = args.lines.map(|n| {
         let mut last = VecDeque::with_capacity(n.min(1 << 16) + 1);
         let mut end = 0;
-        for rec in r.records() {
+        for rec in r.records_from(scan_start(&r, &args.path, n)) {
             end = rec.next_offset();
             last.push_back(rec.offset);
             if last.len() > n {
@@ -129,4 +129,41 @@ pub fn run(args: Args) -> Outcome {
     }
     out.flush()?;
     Ok(Exit::Ok)
+}
+
+/// Where to start reading for the last `n` records of the log at `path`:
+/// with a fresh index next to it (`mapio index`), a record boundary its
+/// checkpoints give, late enough to skip most of the log and early enough
+/// that at least `n` records start at or after it (counted from the end
+/// back, one checkpoint interval at a time); else the start of the log.
+fn scan_start(r: &LogReader, path: &Path, n: usize) -> u64 {
+    let first = mapio::log::format::HEADER_LEN;
+    let Ok(IndexState::Fresh(idx)) = Index::load(r, &Index::path_for(path, None)) else {
+        return first;
+    };
+    let covered = idx.covered();
+    // Checkpoint bounds are record boundaries below what the index covers;
+    // one where no record starts (a crafted index) is not used.
+    let mut bounds: Vec<u64> = idx
+        .checkpoints()
+        .iter()
+        .flat_map(|c| [c.prefix_end, c.suffix_start])
+        .filter(|&b| b > first && b < covered && r.read_at(b).is_ok())
+        .collect();
+    bounds.sort_unstable();
+    bounds.dedup();
+    // Records past the index, then back one interval at a time.
+    let mut count = r.records_from(covered).count();
+    let mut upper = covered;
+    for &b in bounds.iter().rev() {
+        if count >= n {
+            return upper;
+        }
+        count += r
+            .records_from(b)
+            .take_while(|rec| rec.offset < upper)
+            .count();
+        upper = b;
+    }
+    if count >= n { upper } else { first }
 }
