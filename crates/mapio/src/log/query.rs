@@ -1348,11 +1348,9 @@ impl LogSet {
     pub fn history(&self, key: u64) -> Result<Vec<Located>> {
         self.meter.reset();
         let per_file = self.each_file(|f| {
-            Ok(self
-                .records_of(f, key)?
-                .into_iter()
-                .map(|record| Located { file: f, record })
-                .collect::<Vec<_>>())
+            self.records_of(f, key, 0)
+                .map(|r| r.map(|record| Located { file: f, record }))
+                .collect::<Result<Vec<_>>>()
         })?;
         let mut out = per_file.concat();
         out.sort_by(|a, b| {
@@ -1400,29 +1398,21 @@ impl LogSet {
             )));
         }
         self.meter.reset();
-        let indexed = self.members[file].index.is_some();
-        Ok(KeyRecords {
-            set: self,
-            file,
-            key,
-            offsets: self.key_offsets(file, key, from, indexed),
-            at: 0,
-            indexed,
-        })
+        Ok(self.records_of(file, key, from))
     }
 
-    /// `key`'s records in file `f`, in file order, as part of a query.
-    fn records_of(&self, f: usize, key: u64) -> Result<Vec<Record>> {
+    /// `key`'s records in file `f` from offset `from` on, as part of a
+    /// query (file `f` is one of the set's).
+    fn records_of(&self, f: usize, key: u64, from: u64) -> KeyRecords<'_> {
         let indexed = self.members[f].index.is_some();
         KeyRecords {
             set: self,
             file: f,
             key,
-            offsets: self.key_offsets(f, key, 0, indexed),
+            offsets: self.key_offsets(f, key, from, indexed),
             at: 0,
             indexed,
         }
-        .collect()
     }
 
     /// The offsets of `key`'s records in file `f` from `from` on, in file

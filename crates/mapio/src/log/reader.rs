@@ -937,6 +937,16 @@ impl LogReader {
     }
 }
 
+/// The length a table indexed by small keys (of length `len`, counted in
+/// keys) grows to so that it holds `key` (`key >= len`): at least twice
+/// `len`, so that keys kept elsewhere meanwhile move into it at most once
+/// per doubling, whatever order keys come in; `None` if that passes
+/// `room`, the most the table may take (the key is kept elsewhere).
+pub(crate) fn dense_growth(len: u64, key: u64, room: u64) -> Option<u64> {
+    let grown = (2 * len).max(key.saturating_add(1));
+    (key >= len && grown <= room).then_some(grown)
+}
+
 /// Counts distinct keys: a bit per key for small keys (object ids are
 /// usually dense: a million keys take 128 KiB, where a hash set takes
 /// megabytes and a cache miss per record), a hash set for the rest. The
@@ -954,14 +964,12 @@ impl KeyCount {
     pub(crate) fn insert(&mut self, key: u64) {
         let room = (self.dense + self.sparse.len() as u64 + (1 << 16)) * 64;
         let end = self.bits.len() as u64 * 64;
-        if key >= end && key >= room {
-            self.sparse.insert(key);
-            return;
-        }
         if key >= end {
-            // Doubling, within the room, and far enough for `key`.
-            let need = key / 64 + 1;
-            let words = (2 * self.bits.len() as u64).clamp(need, (room / 64).max(need));
+            let Some(len) = dense_growth(end, key, room) else {
+                self.sparse.insert(key);
+                return;
+            };
+            let words = len.div_ceil(64);
             self.bits.resize(words as usize, 0);
             let end = words * 64;
             let moved: Vec<u64> = self.sparse.iter().copied().filter(|&k| k < end).collect();

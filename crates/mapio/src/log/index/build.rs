@@ -13,7 +13,7 @@
 
 use super::{Checkpoint, Fields, HEADER_LEN, Index, MAX_CHECKPOINTS, Progress};
 use crate::error::Result;
-use crate::log::reader::LogReader;
+use crate::log::reader::{LogReader, dense_growth};
 
 /// Unsigned integers, 4 bytes each while every value fits, then 8.
 enum Column {
@@ -83,28 +83,22 @@ impl Ordinals {
         let ord = self.keys.len();
         self.keys.push(key);
         // The table may cover up to twice the keys met so far, plus 64 Ki
-        // slots (8 bytes a key at worst), and grows by doubling at least:
-        // keys are moved from the map at most once per doubling.
+        // slots: 8 bytes a key at worst.
         let room = 2 * self.keys.len() as u64 + (1 << 16);
-        let len = (2 * self.dense.len() as u64).max(key.saturating_add(1));
-        if key >= self.dense.len() as u64 && len <= room {
+        if let Some(len) = dense_growth(self.dense.len() as u64, key, room) {
             self.dense.resize(len as usize, 0);
             #[cfg(test)]
             {
                 self.grown += 1;
             }
-            let moved: Vec<(u64, usize)> = self
-                .sparse
-                .iter()
-                .map(|(&k, &o)| (k, o))
-                .filter(|&(k, _)| k < len)
-                .collect();
-            for (k, o) in moved {
-                if let Ok(v) = u32::try_from(o + 1) {
-                    self.sparse.remove(&k);
-                    self.dense[k as usize] = v;
+            let dense = &mut self.dense;
+            self.sparse.retain(|&k, &mut o| match u32::try_from(o + 1) {
+                Ok(v) if k < len => {
+                    dense[k as usize] = v;
+                    false
                 }
-            }
+                _ => true,
+            });
         }
         match (self.dense.get_mut(key as usize), u32::try_from(ord + 1)) {
             (Some(slot), Ok(v)) => *slot = v,
@@ -348,16 +342,9 @@ impl Index {
             let time = found.meta.time.filter(|t| !t.is_nan());
             if let Some(t) = time {
                 times.see(t, offset, end);
-                min_time = if min_time.is_nan() {
-                    t
-                } else {
-                    min_time.min(t)
-                };
-                max_time = if max_time.is_nan() {
-                    t
-                } else {
-                    max_time.max(t)
-                };
+                // (`min`/`max` of NaN, no time yet, and `t` is `t`.)
+                min_time = min_time.min(t);
+                max_time = max_time.max(t);
             }
             if let Some(key) = found.meta.key {
                 let (ord, new) = ordinals.get_or_insert(key);
